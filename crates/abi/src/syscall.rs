@@ -1,0 +1,37 @@
+//! System call numbers. The number goes in a7, arguments in a0..a5, the result in a0
+//! (-1 on error). 1..=21 are xv6-riscv's; 22..=28 belong to other MIT labs and stay
+//! free; 29..=32 are the 2024 net lab's; xv6net's own calls start at 40.
+
+pub const SYS_FORK: usize = 1;
+pub const SYS_EXIT: usize = 2;
+pub const SYS_WAIT: usize = 3;
+pub const SYS_PIPE: usize = 4;
+pub const SYS_READ: usize = 5;
+pub const SYS_KILL: usize = 6;
+pub const SYS_EXEC: usize = 7;
+pub const SYS_FSTAT: usize = 8;
+pub const SYS_CHDIR: usize = 9;
+pub const SYS_DUP: usize = 10;
+pub const SYS_GETPID: usize = 11;
+pub const SYS_SBRK: usize = 12;
+pub const SYS_SLEEP: usize = 13;
+pub const SYS_UPTIME: usize = 14;
+pub const SYS_OPEN: usize = 15;
+pub const SYS_WRITE: usize = 16;
+pub const SYS_MKNOD: usize = 17;
+pub const SYS_UNLINK: usize = 18;
+pub const SYS_LINK: usize = 19;
+pub const SYS_MKDIR: usize = 20;
+pub const SYS_CLOSE: usize = 21;
+
+// MIT 6.1810 (2024) net lab.
+pub const SYS_BIND: usize = 29;
+pub const SYS_UNBIND: usize = 30;
+pub const SYS_SEND: usize = 31;
+pub const SYS_RECV: usize = 32;
+
+// xv6net's own calls.
+/// `halt(status)`: power the machine off; QEMU exits with `status`.
+pub const SYS_HALT: usize = 40;
+/// `freemem()`: number of free physical pages (for leak checks and `free`).
+pub const SYS_FREEMEM: usize = 41;
