@@ -19,7 +19,9 @@ pub mod sys;
 
 pub use abi::fs::{BSIZE, DIRSIZ, Dirent};
 pub use abi::param::*;
-pub use abi::{O_CREATE, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, Stat, T_DEVICE, T_DIR, T_FILE};
+pub use abi::{
+    CONSOLE, O_CREATE, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PGSIZE, Stat, T_DEVICE, T_DIR, T_FILE,
+};
 pub use alloc::{boxed::Box, format, string::String, string::ToString, vec, vec::Vec};
 pub use fs::*;
 pub use io::{read_line, write_all};
