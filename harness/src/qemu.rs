@@ -1,0 +1,393 @@
+//! Booting xv6net in QEMU for one test.
+//!
+//! Every [`Qemu`] gets its own temporary directory with its own copy of the file system image, so tests
+//! never share a disk and may write to it freely. The machine is the `virt` board with `-bios none`
+//! (DESIGN §3), the disk a virtio-mmio block device in slot 0, and the console the UART on stdio.
+//! The build products come from `cargo xtask build`, located through the `XV6NET_*` environment
+//! variables that `cargo xtask test` sets (see [`Artifacts`]).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use tempfile::TempDir;
+
+use crate::console::{Console, Pattern};
+
+/// The QEMU binary, as packaged by Debian's `qemu-system-misc`.
+pub const QEMU: &str = "qemu-system-riscv64";
+
+/// Harts and memory of every test machine unless a test asks otherwise: the same as `cargo xtask qemu`.
+pub const DEFAULT_SMP: usize = 3;
+/// See [`DEFAULT_SMP`].
+pub const DEFAULT_MEM: &str = "128M";
+
+/// Turns off the network QEMU creates by default, so a machine only talks to what a test set up.
+pub const NO_NETWORK: [&str; 2] = ["-nic", "none"];
+
+/// How long the console echo of a typed line may take to appear (see [`Qemu::send_line`]).
+const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The QEMU arguments that describe the machine: board, kernel, memory, harts and disk.
+/// The console and network arguments are added by the caller (a terminal for `cargo xtask qemu`,
+/// pipes for tests).
+///
+/// Without network arguments QEMU would create a user-mode network on its own; callers that want no
+/// network pass [`NO_NETWORK`].
+pub fn machine_args(kernel: &Path, image: &Path, smp: usize, mem: &str) -> Vec<OsString> {
+    let mut drive = OsString::from("file=");
+    drive.push(image);
+    drive.push(",if=none,format=raw,id=x0");
+    let args: [OsString; 16] = [
+        "-machine".into(),
+        "virt".into(),
+        "-bios".into(),
+        "none".into(),
+        "-kernel".into(),
+        kernel.into(),
+        "-m".into(),
+        mem.into(),
+        "-smp".into(),
+        smp.to_string().into(),
+        "-global".into(),
+        // Modern (version 2) virtio-mmio devices: the drivers do not speak the legacy interface.
+        "virtio-mmio.force-legacy=false".into(),
+        "-drive".into(),
+        drive,
+        "-device".into(),
+        "virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0".into(),
+    ];
+    args.into()
+}
+
+/// Shows a command the way a person would type it, for logs and error messages.
+pub fn shell_words(program: &str, args: &[OsString]) -> String {
+    let mut line = String::from(program);
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        line.push(' ');
+        if !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+%".contains(c))
+        {
+            line.push_str(&arg);
+        } else {
+            line.push('\'');
+            line.push_str(&arg.replace('\'', r"'\''"));
+            line.push('\'');
+        }
+    }
+    line
+}
+
+/// Where the products of `cargo xtask build` are.
+///
+/// Each path comes from an environment variable set by `cargo xtask test`; without it, from the
+/// place `cargo xtask build` puts it under the target directory (`$CARGO_TARGET_DIR` or the
+/// workspace's `target/`), so `cargo test -p harness -- --ignored` works after a manual build.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    /// The kernel ELF (`XV6NET_KERNEL`).
+    pub kernel: PathBuf,
+    /// The file system image with README and every user program (`XV6NET_FS_IMG`).
+    pub fs_img: PathBuf,
+    /// The host `mkfs` binary (`XV6NET_MKFS`).
+    pub mkfs: PathBuf,
+    /// The arguments `mkfs` got after the image path, one per line (`XV6NET_MKFS_ARGS`): tests that
+    /// need extra files rebuild the image from the same list plus their own files.
+    pub mkfs_args: PathBuf,
+    /// Where console logs of failed tests are kept (`XV6NET_LOG_DIR`).
+    pub log_dir: PathBuf,
+}
+
+impl Artifacts {
+    /// Reads the locations from the environment, falling back to `cargo xtask build`'s layout.
+    pub fn from_env() -> Artifacts {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let out = target.join("xv6net");
+        let var = |name: &str, default: PathBuf| {
+            std::env::var_os(name).map(PathBuf::from).unwrap_or(default)
+        };
+        Artifacts {
+            kernel: var(
+                "XV6NET_KERNEL",
+                target.join("riscv64gc-unknown-none-elf/release/kernel"),
+            ),
+            fs_img: var("XV6NET_FS_IMG", out.join("fs.img")),
+            mkfs: var("XV6NET_MKFS", target.join("release/mkfs")),
+            mkfs_args: var("XV6NET_MKFS_ARGS", out.join("mkfs.args")),
+            log_dir: var("XV6NET_LOG_DIR", out.join("logs")),
+        }
+    }
+
+    /// Builds an image at `out` holding everything the standard image holds plus `extra`
+    /// (`(host path, name in the image)` pairs; a later file with the same name is an mkfs error).
+    pub fn make_image(&self, out: &Path, extra: &[(PathBuf, String)]) -> Result<()> {
+        let list = std::fs::read_to_string(&self.mkfs_args)
+            .with_context(|| format!("reading {} (run `cargo xtask build`)", self.mkfs_args.display()))?;
+        let mut cmd = Command::new(&self.mkfs);
+        cmd.arg(out).args(list.lines().filter(|l| !l.is_empty()));
+        for (path, name) in extra {
+            let mut arg = path.as_os_str().to_owned();
+            arg.push("=");
+            arg.push(name);
+            cmd.arg(arg);
+        }
+        let output = cmd
+            .output()
+            .with_context(|| format!("running {}", self.mkfs.display()))?;
+        ensure!(
+            output.status.success(),
+            "{cmd:?} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        for path in [&self.kernel, &self.fs_img] {
+            if !path.exists() {
+                bail!("{} is missing: run `cargo xtask build` first", path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file to put into a test's image.
+enum ExtraFile {
+    Contents(String, Vec<u8>),
+    Host(PathBuf, String),
+}
+
+/// Options for one test machine; [`QemuBuilder::spawn`] boots it.
+pub struct QemuBuilder {
+    name: String,
+    artifacts: Artifacts,
+    smp: usize,
+    mem: String,
+    net: Vec<OsString>,
+    args: Vec<OsString>,
+    files: Vec<ExtraFile>,
+}
+
+impl QemuBuilder {
+    /// Number of harts (`-smp`).
+    pub fn smp(mut self, harts: usize) -> Self {
+        self.smp = harts;
+        self
+    }
+
+    /// Memory size in QEMU's syntax, e.g. `128M` (`-m`).
+    pub fn mem(mut self, size: &str) -> Self {
+        self.mem = size.to_string();
+        self
+    }
+
+    /// The network arguments (NIC and netdev), replacing the default [`NO_NETWORK`].
+    pub fn net<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.net = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// One more QEMU argument, appended after the machine, console and network arguments.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds a file named `name` with `contents` to this test's image.
+    pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files
+            .push(ExtraFile::Contents(name.to_string(), contents.into()));
+        self
+    }
+
+    /// Adds the host file `path` to this test's image as `name`.
+    pub fn host_file(mut self, path: impl Into<PathBuf>, name: &str) -> Self {
+        self.files
+            .push(ExtraFile::Host(path.into(), name.to_string()));
+        self
+    }
+
+    /// Prepares the disk in a fresh temporary directory, prints the command line and starts QEMU.
+    pub fn spawn(self) -> Result<Qemu> {
+        self.artifacts.check()?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("xv6net-{}-", self.name))
+            .tempdir()
+            .context("creating the test's temporary directory")?;
+        let image = dir.path().join("fs.img");
+        if self.files.is_empty() {
+            std::fs::copy(&self.artifacts.fs_img, &image).with_context(|| {
+                format!("copying {} to {}", self.artifacts.fs_img.display(), image.display())
+            })?;
+        } else {
+            let mut extra = Vec::new();
+            for file in self.files {
+                extra.push(match file {
+                    ExtraFile::Contents(name, contents) => {
+                        let path = dir.path().join("files").join(&name);
+                        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+                        std::fs::write(&path, contents)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        (path, name)
+                    }
+                    ExtraFile::Host(path, name) => (path, name),
+                });
+            }
+            self.artifacts.make_image(&image, &extra)?;
+        }
+
+        let mut args = machine_args(&self.artifacts.kernel, &image, self.smp, &self.mem);
+        // The UART on stdio without QEMU's monitor multiplexer, so every byte typed reaches the guest.
+        // No reboot: a guest reset ends the run instead of booting again until the timeout.
+        for arg in ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"] {
+            args.push(arg.into());
+        }
+        args.extend(self.net);
+        args.extend(self.args);
+        let command_line = shell_words(QEMU, &args);
+        eprintln!("{command_line}");
+        let mut cmd = Command::new(QEMU);
+        cmd.args(&args).current_dir(dir.path());
+        let log = self.artifacts.log_dir.join(format!("{}.log", self.name));
+        let console = Console::spawn(cmd, Some(&log))?;
+        Ok(Qemu {
+            console,
+            command_line,
+            dir,
+        })
+    }
+}
+
+/// One running xv6net machine. Dropping it kills QEMU; the console log is kept only if the test failed.
+pub struct Qemu {
+    console: Console,
+    command_line: String,
+    /// Owns the image copy; declared after `console` so QEMU is dead before the directory goes.
+    dir: TempDir,
+}
+
+impl Qemu {
+    /// A machine for the test `name` (which also names its log) with the standard image,
+    /// [`DEFAULT_SMP`] harts and [`DEFAULT_MEM`].
+    pub fn builder(name: &str) -> QemuBuilder {
+        QemuBuilder {
+            name: name.to_string(),
+            artifacts: Artifacts::from_env(),
+            smp: DEFAULT_SMP,
+            mem: DEFAULT_MEM.to_string(),
+            net: NO_NETWORK.map(OsString::from).into(),
+            args: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Boots the standard machine for the test `name`.
+    pub fn boot(name: &str) -> Result<Qemu> {
+        Qemu::builder(name).spawn()
+    }
+
+    /// See [`Console::expect`].
+    pub fn expect(&mut self, pattern: impl Into<Pattern>, timeout: Duration) -> Result<String> {
+        self.console.expect(pattern, timeout)
+    }
+
+    /// Types `line` and a newline, then waits for xv6's console to echo it and moves the cursor past
+    /// the echo, so that the next [`expect`](Self::expect) sees only what the command prints.
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        self.console.send_line(line)?;
+        self.console
+            .expect(Pattern::literal(&format!("{line}\n")), ECHO_TIMEOUT)
+            .map(drop)
+    }
+
+    /// Types `line`, waits for the shell's next `$ ` prompt and returns what was printed before it.
+    pub fn run(&mut self, line: &str, timeout: Duration) -> Result<String> {
+        self.send_line(line)?;
+        let out = self.expect("$ ", timeout)?;
+        Ok(out.strip_suffix("$ ").unwrap_or(&out).to_string())
+    }
+
+    /// See [`Console::wait_exit`].
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        self.console.wait_exit(timeout)
+    }
+
+    /// Marks the test as failed (keeping the log) and returns an error with `what` and the console tail.
+    pub fn fail(&mut self, what: &str) -> anyhow::Error {
+        self.console.fail(what)
+    }
+
+    /// Everything the console printed so far.
+    pub fn output(&self) -> String {
+        self.console.output()
+    }
+
+    /// The QEMU command line, as printed at start.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// This machine's temporary directory (holds `fs.img`, and sockets or captures of later tests).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_args_match_the_documented_command() {
+        let args = machine_args(Path::new("k"), Path::new("/t/fs.img"), 3, "128M");
+        assert_eq!(
+            shell_words(QEMU, &args),
+            "qemu-system-riscv64 -machine virt -bios none -kernel k -m 128M -smp 3 \
+             -global virtio-mmio.force-legacy=false -drive file=/t/fs.img,if=none,format=raw,id=x0 \
+             -device virtio-blk-device,drive=x0,bus=virtio-mmio-bus.0"
+        );
+    }
+
+    #[test]
+    fn shell_words_quotes_what_a_shell_would_split() {
+        let args = ["a b".into(), "it's".into(), "".into(), "x=1,y".into()];
+        assert_eq!(shell_words("p", &args), r"p 'a b' 'it'\''s' '' x=1,y");
+    }
+
+    #[test]
+    fn make_image_passes_the_standard_list_then_the_extras() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake_mkfs = dir.path().join("mkfs");
+        std::fs::write(&fake_mkfs, "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$1\"\n").unwrap();
+        std::fs::set_permissions(&fake_mkfs, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let list = dir.path().join("mkfs.args");
+        std::fs::write(&list, "README.md=README\n/b/cat=cat\n").unwrap();
+        let artifacts = Artifacts {
+            kernel: dir.path().join("kernel"),
+            fs_img: dir.path().join("fs.img"),
+            mkfs: fake_mkfs,
+            mkfs_args: list,
+            log_dir: dir.path().join("logs"),
+        };
+        let out = dir.path().join("out.img");
+        artifacts
+            .make_image(&out, &[(PathBuf::from("/x/s.sh"), "script.sh".into())])
+            .unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            got,
+            format!("{}\nREADME.md=README\n/b/cat=cat\n/x/s.sh=script.sh\n", out.display())
+        );
+    }
+}
