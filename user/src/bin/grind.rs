@@ -6,8 +6,8 @@
 //! tests can run it. A child prints `A` or `B` every 500 calls to show progress.
 //!
 //! The children call `sbrk` with odd sizes and shrink the break again, which would
-//! pull memory from under the heap, so they never allocate: they use stack buffers
-//! and the raw `exec`.
+//! pull memory from under the heap, so they never allocate: their I/O buffer comes
+//! from the heap before they start, and they call the raw `exec`.
 #![no_std]
 #![no_main]
 
@@ -131,9 +131,9 @@ fn pipeline() {
 }
 
 /// One child's random walk through the system calls.
-fn go(which: u8, rand: &mut Rand, rounds: u64) -> ! {
+/// `buf` is allocated before `break0` is taken, so shrinking the break spares it.
+fn go(which: u8, rand: &mut Rand, rounds: u64, buf: &mut [u8]) -> ! {
     let mut fd = -1;
-    let mut buf = [0u8; 999];
     let break0 = sbrk(0);
 
     mkdir("grindir");
@@ -172,10 +172,10 @@ fn go(which: u8, rand: &mut Rand, rounds: u64) -> ! {
                 fd = open("/./grindir/./../b", O_CREATE | O_RDWR);
             }
             7 => {
-                write(fd, &buf);
+                write(fd, buf);
             }
             8 => {
-                read(fd, &mut buf);
+                read(fd, buf);
             }
             9 => {
                 mkdir("grindir/../a");
@@ -316,15 +316,16 @@ fn main(args: &[&str]) -> i32 {
     unlink("a");
     unlink("b");
     let mut rand = Rand(1);
+    let mut buf = vec![0u8; 999];
     let pid1 = fork_or_die();
     if pid1 == 0 {
         rand.0 ^= 31;
-        go(0, &mut rand, rounds);
+        go(0, &mut rand, rounds, &mut buf);
     }
     let pid2 = fork_or_die();
     if pid2 == 0 {
         rand.0 ^= 7177;
-        go(1, &mut rand, rounds);
+        go(1, &mut rand, rounds, &mut buf);
     }
     let mut st1 = -1;
     wait(Some(&mut st1));

@@ -223,7 +223,8 @@ fn run(cmd: &Cmd) -> ! {
                     fail(&format!("open {} failed", r.path));
                 }
                 if r.append {
-                    let mut buf = [0u8; 512];
+                    // On the heap: `run` recurses, and the user stack is one page.
+                    let mut buf = vec![0u8; 512];
                     while read(r.fd, &mut buf) > 0 {}
                 }
             }
