@@ -175,16 +175,13 @@ pub fn sbrkfail(s: &str) {
         fail!("{}: pipe() failed", s);
     }
     let mut pids = [0i32; 10];
-    let mut failed = false;
     for pid in pids.iter_mut() {
         *pid = fork();
         if *pid == 0 {
-            // Allocate a lot of memory, report, and sit around until killed.
-            if sbrk((BIG - sbrk(0)) as isize) == SBRK_ERROR {
-                write(fds[1], b"0");
-            } else {
-                write(fds[1], b"1");
-            }
+            // Allocate a lot of memory (the later children run out), report, and sit around
+            // until killed.
+            sbrk((BIG - sbrk(0)) as isize);
+            write(fds[1], b"x");
             loop {
                 sleep(1000);
             }
@@ -192,13 +189,7 @@ pub fn sbrkfail(s: &str) {
         if *pid != -1 {
             let mut scratch = [0u8; 1];
             read(fds[0], &mut scratch);
-            if scratch[0] == b'0' {
-                failed = true;
-            }
         }
-    }
-    if !failed {
-        println!("{}: no allocation failed; allocate more?", s);
     }
 
     // If those failed allocations freed the pages they did allocate, this works.
