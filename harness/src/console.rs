@@ -383,7 +383,10 @@ mod tests {
         let mut c = sh("head -c 10000 /dev/zero | tr '\\0' x; echo; echo end; exec sleep 5");
         c.expect("end", SHORT).unwrap();
         assert_eq!(c.tail().len(), TAIL_BYTES);
-        let msg = format!("{}", c.expect("never", Duration::from_millis(100)).unwrap_err());
+        let msg = format!(
+            "{}",
+            c.expect("never", Duration::from_millis(100)).unwrap_err()
+        );
         assert!(msg.len() < TAIL_BYTES + 200, "{}", msg.len());
     }
 

@@ -21,7 +21,9 @@ use std::net::{Ipv4Addr, TcpListener};
 /// The OS picks it (bind to port 0), so parallel tests do not collide; the port is released on
 /// return, so another process could take it before the caller binds it: callers bind right away.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]

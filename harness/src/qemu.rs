@@ -1,7 +1,7 @@
 //! Booting xv6net in QEMU for one test.
 //!
-//! Every [`Qemu`] gets its own temporary directory with its own copy of the file system image, so tests
-//! never share a disk and may write to it freely. The machine is the `virt` board with `-bios none`
+//! Every [`Qemu`] gets its own temporary directory with its own file system image, so tests never
+//! share a disk and may write to it freely. The machine is the `virt` board with `-bios none`
 //! (DESIGN §3), the disk a virtio-mmio block device in slot 0, and the console the UART on stdio.
 //! The build products come from `cargo xtask build`, located through the `XV6NET_*` environment
 //! variables that `cargo xtask test` sets (see [`Artifacts`]).
@@ -26,6 +26,10 @@ pub const DEFAULT_MEM: &str = "128M";
 
 /// Turns off the network QEMU creates by default, so a machine only talks to what a test set up.
 pub const NO_NETWORK: [&str; 2] = ["-nic", "none"];
+
+/// How long a boot to the shell's first prompt may take. A boot takes seconds, but tests run under
+/// TCG on two cores that may be busy with a build.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// How long the console echo of a typed line may take to appear (see [`Qemu::send_line`]).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -88,16 +92,18 @@ pub fn shell_words(program: &str, args: &[OsString]) -> String {
 /// Each path comes from an environment variable set by `cargo xtask test`; without it, from the
 /// place `cargo xtask build` puts it under the target directory (`$CARGO_TARGET_DIR` or the
 /// workspace's `target/`), so `cargo test -p harness -- --ignored` works after a manual build.
+///
+/// Tests do not copy `target/xv6net/fs.img`: `cargo xtask qemu` keeps that image across runs like
+/// xv6's `make qemu`, so it may hold a person's files. Each test builds a pristine image instead
+/// from the same mkfs argument list (a few milliseconds).
 #[derive(Clone, Debug)]
 pub struct Artifacts {
     /// The kernel ELF (`XV6NET_KERNEL`).
     pub kernel: PathBuf,
-    /// The file system image with README and every user program (`XV6NET_FS_IMG`).
-    pub fs_img: PathBuf,
     /// The host `mkfs` binary (`XV6NET_MKFS`).
     pub mkfs: PathBuf,
-    /// The arguments `mkfs` got after the image path, one per line (`XV6NET_MKFS_ARGS`): tests that
-    /// need extra files rebuild the image from the same list plus their own files.
+    /// The arguments `mkfs` got after the image path, one per line (`XV6NET_MKFS_ARGS`): README,
+    /// every user program, and the files given to `cargo xtask build --add`.
     pub mkfs_args: PathBuf,
     /// Where console logs of failed tests are kept (`XV6NET_LOG_DIR`).
     pub log_dir: PathBuf,
@@ -118,7 +124,6 @@ impl Artifacts {
                 "XV6NET_KERNEL",
                 target.join("riscv64gc-unknown-none-elf/release/kernel"),
             ),
-            fs_img: var("XV6NET_FS_IMG", out.join("fs.img")),
             mkfs: var("XV6NET_MKFS", target.join("release/mkfs")),
             mkfs_args: var("XV6NET_MKFS_ARGS", out.join("mkfs.args")),
             log_dir: var("XV6NET_LOG_DIR", out.join("logs")),
@@ -128,8 +133,12 @@ impl Artifacts {
     /// Builds an image at `out` holding everything the standard image holds plus `extra`
     /// (`(host path, name in the image)` pairs; a later file with the same name is an mkfs error).
     pub fn make_image(&self, out: &Path, extra: &[(PathBuf, String)]) -> Result<()> {
-        let list = std::fs::read_to_string(&self.mkfs_args)
-            .with_context(|| format!("reading {} (run `cargo xtask build`)", self.mkfs_args.display()))?;
+        let list = std::fs::read_to_string(&self.mkfs_args).with_context(|| {
+            format!(
+                "reading {} (run `cargo xtask build`)",
+                self.mkfs_args.display()
+            )
+        })?;
         let mut cmd = Command::new(&self.mkfs);
         cmd.arg(out).args(list.lines().filter(|l| !l.is_empty()));
         for (path, name) in extra {
@@ -152,9 +161,12 @@ impl Artifacts {
     }
 
     fn check(&self) -> Result<()> {
-        for path in [&self.kernel, &self.fs_img] {
+        for path in [&self.kernel, &self.mkfs, &self.mkfs_args] {
             if !path.exists() {
-                bail!("{} is missing: run `cargo xtask build` first", path.display());
+                bail!(
+                    "{} is missing: run `cargo xtask build` first",
+                    path.display()
+                );
             }
         }
         Ok(())
@@ -217,7 +229,7 @@ impl QemuBuilder {
         self
     }
 
-    /// Prepares the disk in a fresh temporary directory, prints the command line and starts QEMU.
+    /// Builds the disk in a fresh temporary directory, prints the command line and starts QEMU.
     pub fn spawn(self) -> Result<Qemu> {
         self.artifacts.check()?;
         let dir = tempfile::Builder::new()
@@ -225,31 +237,33 @@ impl QemuBuilder {
             .tempdir()
             .context("creating the test's temporary directory")?;
         let image = dir.path().join("fs.img");
-        if self.files.is_empty() {
-            std::fs::copy(&self.artifacts.fs_img, &image).with_context(|| {
-                format!("copying {} to {}", self.artifacts.fs_img.display(), image.display())
-            })?;
-        } else {
-            let mut extra = Vec::new();
-            for file in self.files {
-                extra.push(match file {
-                    ExtraFile::Contents(name, contents) => {
-                        let path = dir.path().join("files").join(&name);
-                        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-                        std::fs::write(&path, contents)
-                            .with_context(|| format!("writing {}", path.display()))?;
-                        (path, name)
-                    }
-                    ExtraFile::Host(path, name) => (path, name),
-                });
-            }
-            self.artifacts.make_image(&image, &extra)?;
+        let mut extra = Vec::new();
+        for file in self.files {
+            extra.push(match file {
+                ExtraFile::Contents(name, contents) => {
+                    let path = dir.path().join("files").join(&name);
+                    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+                    std::fs::write(&path, contents)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    (path, name)
+                }
+                ExtraFile::Host(path, name) => (path, name),
+            });
         }
+        self.artifacts.make_image(&image, &extra)?;
 
         let mut args = machine_args(&self.artifacts.kernel, &image, self.smp, &self.mem);
         // The UART on stdio without QEMU's monitor multiplexer, so every byte typed reaches the guest.
         // No reboot: a guest reset ends the run instead of booting again until the timeout.
-        for arg in ["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"] {
+        for arg in [
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ] {
             args.push(arg.into());
         }
         args.extend(self.net);
@@ -266,13 +280,21 @@ impl QemuBuilder {
             dir,
         })
     }
+
+    /// [`spawn`](Self::spawn), then waits for init to start the shell and for its first prompt.
+    pub fn spawn_shell(self) -> Result<Qemu> {
+        let mut qemu = self.spawn()?;
+        qemu.expect("init: starting sh", BOOT_TIMEOUT)?;
+        qemu.expect("$ ", BOOT_TIMEOUT)?;
+        Ok(qemu)
+    }
 }
 
 /// One running xv6net machine. Dropping it kills QEMU; the console log is kept only if the test failed.
 pub struct Qemu {
     console: Console,
     command_line: String,
-    /// Owns the image copy; declared after `console` so QEMU is dead before the directory goes.
+    /// Owns the image; declared after `console` so QEMU is dead before the directory goes.
     dir: TempDir,
 }
 
@@ -291,9 +313,9 @@ impl Qemu {
         }
     }
 
-    /// Boots the standard machine for the test `name`.
-    pub fn boot(name: &str) -> Result<Qemu> {
-        Qemu::builder(name).spawn()
+    /// Boots the standard machine for the test `name` and waits for the shell's first prompt.
+    pub fn shell(name: &str) -> Result<Qemu> {
+        Qemu::builder(name).spawn_shell()
     }
 
     /// See [`Console::expect`].
@@ -315,6 +337,18 @@ impl Qemu {
         self.send_line(line)?;
         let out = self.expect("$ ", timeout)?;
         Ok(out.strip_suffix("$ ").unwrap_or(&out).to_string())
+    }
+
+    /// Waits for the verdict of an xv6-style test program (`usertests` and those written like it):
+    /// `ALL TESTS PASSED`, or any `FAILED`, which fails at once, once the program has finished (so
+    /// the log shows every failure).
+    pub fn expect_verdict(&mut self, timeout: Duration) -> Result<()> {
+        let out = self.expect(Pattern::re("ALL TESTS PASSED|FAILED"), timeout)?;
+        if out.ends_with("FAILED") {
+            let _ = self.expect("$ ", timeout);
+            return Err(self.fail("the test program printed FAILED"));
+        }
+        Ok(())
     }
 
     /// See [`Console::wait_exit`].
@@ -369,13 +403,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fake_mkfs = dir.path().join("mkfs");
         std::fs::write(&fake_mkfs, "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$1\"\n").unwrap();
-        std::fs::set_permissions(&fake_mkfs, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            &fake_mkfs,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let list = dir.path().join("mkfs.args");
         std::fs::write(&list, "README.md=README\n/b/cat=cat\n").unwrap();
         let artifacts = Artifacts {
             kernel: dir.path().join("kernel"),
-            fs_img: dir.path().join("fs.img"),
             mkfs: fake_mkfs,
             mkfs_args: list,
             log_dir: dir.path().join("logs"),
@@ -387,7 +423,10 @@ mod tests {
         let got = std::fs::read_to_string(&out).unwrap();
         assert_eq!(
             got,
-            format!("{}\nREADME.md=README\n/b/cat=cat\n/x/s.sh=script.sh\n", out.display())
+            format!(
+                "{}\nREADME.md=README\n/b/cat=cat\n/x/s.sh=script.sh\n",
+                out.display()
+            )
         );
     }
 }

@@ -1,1 +1,157 @@
-fn main() {}
+//! `cargo xtask`: the developer and CI commands of xv6net.
+//!
+//! - `build`: kernel and user programs for riscv64, `mkfs` for the host, then `target/xv6net/fs.img`.
+//! - `qemu`: build, then boot xv6net on this terminal.
+//! - `test`: format, lint, host tests, build, then the in-QEMU tests; ends with `N passed, N failed`.
+//! - `bench`: the benchmarks (not written yet).
+//!
+//! Everything runs from the workspace root, and outputs go under the Cargo target directory
+//! (`$CARGO_TARGET_DIR` or `target/`).
+
+mod build;
+mod cmd;
+mod qemu;
+mod test;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "Build, run and test xv6net")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the kernel, the user programs, mkfs and target/xv6net/fs.img.
+    Build(BuildOpts),
+    /// Build, then boot xv6net in QEMU on this terminal (Ctrl-A X quits).
+    Qemu(QemuOpts),
+    /// Run every check CI runs: fmt, clippy, host tests, build, in-QEMU tests.
+    Test,
+    /// Run the benchmarks.
+    Bench,
+}
+
+/// Options of `build`, shared by `qemu`.
+#[derive(Args, Debug, Default, PartialEq)]
+struct BuildOpts {
+    /// Add a host file to the image, as NAME if given (default: the file's own name).
+    #[arg(long = "add", value_name = "FILE[=NAME]")]
+    add: Vec<String>,
+}
+
+#[derive(Args, Debug, PartialEq)]
+struct QemuOpts {
+    /// Network card to attach.
+    #[arg(long, value_enum)]
+    nic: Option<Nic>,
+    /// Number of harts.
+    #[arg(long, default_value_t = harness::qemu::DEFAULT_SMP)]
+    smp: usize,
+    /// Memory size in QEMU's syntax.
+    #[arg(long, default_value = harness::qemu::DEFAULT_MEM)]
+    mem: String,
+    /// Stop at the first instruction and wait for gdb on 127.0.0.1.
+    #[arg(long)]
+    gdb: bool,
+    #[command(flatten)]
+    build: BuildOpts,
+}
+
+/// The network cards xv6net drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Nic {
+    /// Intel 82540EM on PCI.
+    E1000,
+    /// virtio-net on virtio-mmio.
+    Virtio,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(opts) => build::build(&opts).map(|_| ExitCode::SUCCESS),
+        Command::Qemu(opts) => qemu::run(&opts),
+        Command::Test => test::run(),
+        Command::Bench => {
+            eprintln!("bench: not implemented yet (issue 5)");
+            Ok(ExitCode::from(2))
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn qemu_defaults_match_the_documented_machine() {
+        let Command::Qemu(opts) = parse(&["qemu"]).unwrap() else {
+            panic!("not qemu")
+        };
+        assert_eq!(
+            opts,
+            QemuOpts {
+                nic: None,
+                smp: 3,
+                mem: "128M".into(),
+                gdb: false,
+                build: BuildOpts::default(),
+            }
+        );
+    }
+
+    #[test]
+    fn qemu_takes_every_option() {
+        let cmd = parse(&[
+            "qemu", "--nic", "e1000", "--smp", "1", "--mem", "256M", "--gdb", "--add", "a.txt",
+            "--add", "b=c",
+        ])
+        .unwrap();
+        let Command::Qemu(opts) = cmd else {
+            panic!("not qemu")
+        };
+        assert_eq!(opts.nic, Some(Nic::E1000));
+        assert_eq!((opts.smp, opts.mem.as_str(), opts.gdb), (1, "256M", true));
+        assert_eq!(opts.build.add, ["a.txt", "b=c"]);
+        let Command::Qemu(opts) = parse(&["qemu", "--nic", "virtio"]).unwrap() else {
+            panic!("not qemu")
+        };
+        assert_eq!(opts.nic, Some(Nic::Virtio));
+    }
+
+    #[test]
+    fn bad_arguments_are_rejected() {
+        assert!(parse(&["qemu", "--nic", "rtl8139"]).is_err());
+        assert!(parse(&["qemu", "--smp", "many"]).is_err());
+        assert!(parse(&["test", "--add", "x"]).is_err());
+        assert!(parse(&["frobnicate"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn build_takes_added_files() {
+        let Command::Build(opts) = parse(&["build", "--add", "x=y"]).unwrap() else {
+            panic!("not build")
+        };
+        assert_eq!(opts.add, ["x=y"]);
+    }
+}
