@@ -1,1 +1,81 @@
-#![no_std]
+//! xv6net's network stack: smoltcp 0.14 behind a small driver interface and the
+//! socket operations the kernel's network syscalls map onto.
+//!
+//! Follow one UDP datagram from the wire to `recv()`:
+//!
+//! 1. [`device`]: the NIC driver implements [`NetDevice`]; its
+//!    [`RxRing::receive`] lends a filled RX buffer slot, without copying.
+//! 2. [`stack`]: [`NetStack::poll`] counts and traces the frame, then
+//!    `classify` (in `classify.rs`) checks it with smoltcp's wire parsers:
+//!    well formed, for this host, UDP to some port.
+//! 3. [`socket`]: `SocketTable::admit` picks the socket bound to that port and
+//!    reserves a place in its 16-datagram queue, or drops and counts the frame.
+//! 4. `phy.rs`: smoltcp's `Interface` reads the same slot through the `Phy`
+//!    adapter and copies the payload into that socket's receive buffer.
+//! 5. [`lab`]: the kernel's `recv` syscall calls [`NetStack::try_recv`], which
+//!    copies the oldest datagram out, or says [`Error::WouldBlock`].
+//!
+//! Sending goes the other way: [`NetStack::send`] queues the datagram in a
+//! socket, and the next `poll` has smoltcp resolve the neighbor (ARP) and write
+//! the frame straight into a TX slot lent by [`TxRing::transmit`].
+//!
+//! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
+//! `cargo test` on the host, two stacks talking over an in-memory link.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod classify;
+mod counters;
+pub mod device;
+#[cfg(test)]
+mod fixtures;
+pub mod lab;
+mod phy;
+pub mod socket;
+pub mod stack;
+pub mod trace;
+
+use core::fmt;
+
+pub use counters::{Counters, DropReason, Drops};
+pub use device::{NetDevice, RxRing, TxRing};
+pub use phy::Tracer;
+pub use socket::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
+pub use stack::{Config, NetStack, PollResult, RX_BUDGET};
+
+/// Why a socket operation did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing to receive yet, or no room to send yet: sleep, then retry.
+    WouldBlock,
+    /// The port has no `bind`.
+    NotBound,
+    /// The local port is already used by another socket.
+    AddrInUse,
+    /// All [`MAX_SOCKETS`] sockets are open.
+    NoSpace,
+    /// The payload does not fit in one frame (the MTU less 28 header bytes).
+    TooBig,
+    /// Port 0 or address 0.0.0.0.
+    Invalid,
+    /// The id names no open socket of the kind the operation needs.
+    BadSocket,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::WouldBlock => "operation would block",
+            Error::NotBound => "port not bound",
+            Error::AddrInUse => "port in use",
+            Error::NoSpace => "socket table full",
+            Error::TooBig => "datagram too big",
+            Error::Invalid => "invalid address or port",
+            Error::BadSocket => "bad socket",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
