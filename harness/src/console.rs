@@ -8,6 +8,7 @@
 //! Nothing here knows about QEMU: the unit tests drive `sh -c` children, and `crate::Qemu` adds xv6's
 //! conventions (console echo, boot images) on top.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -107,7 +108,8 @@ impl Console {
     /// If `log` is given, the output is also written there (after a first line with the command);
     /// the file is deleted on drop unless something failed.
     pub fn spawn(mut cmd: Command, log: Option<&Path>) -> Result<Console> {
-        let shown = format!("{cmd:?}");
+        let args: Vec<OsString> = cmd.get_args().map(OsString::from).collect();
+        let shown = crate::shell_words(&cmd.get_program().to_string_lossy(), &args);
         let log_file = match log {
             Some(path) => {
                 if let Some(dir) = path.parent() {

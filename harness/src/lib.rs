@@ -3,7 +3,7 @@
 //! - [`console`]: a child process's output as a buffer with a cursor; `expect`, `send_line`,
 //!   `wait_exit`, panic detection and logs kept for failed runs.
 //! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher.
-//! - [`free_port`]: loopback ports for network tests.
+//! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
 //! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
 //! building the kernel, the user programs and the image.
@@ -14,6 +14,7 @@ pub mod qemu;
 pub use console::{Console, Pattern};
 pub use qemu::{Artifacts, Qemu, QemuBuilder};
 
+use std::ffi::OsString;
 use std::net::{Ipv4Addr, TcpListener};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago, for QEMU's `hostfwd` or a harness peer.
@@ -26,11 +27,40 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// Shows a command the way a person would type it, for logs and error messages.
+pub fn shell_words(program: &str, args: &[OsString]) -> String {
+    let mut line = String::from(program);
+    for arg in args {
+        let arg = arg.to_string_lossy();
+        line.push(' ');
+        if !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@+%".contains(c))
+        {
+            line.push_str(&arg);
+        } else {
+            line.push('\'');
+            line.push_str(&arg.replace('\'', r"'\''"));
+            line.push('\'');
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_quotes_what_a_shell_would_split() {
+        let args = ["a b".into(), "it's".into(), "".into(), "x=1,y".into()];
+        assert_eq!(shell_words("p", &args), r"p 'a b' 'it'\''s' '' x=1,y");
+    }
+
     #[test]
     fn free_port_can_be_bound_on_loopback() {
-        let port = super::free_port().unwrap();
+        let port = free_port().unwrap();
         assert_ne!(port, 0);
         std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     }

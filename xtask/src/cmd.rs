@@ -75,7 +75,7 @@ impl Paths {
 /// How a command looks when typed into a shell.
 pub fn show(cmd: &Command) -> String {
     let args: Vec<OsString> = cmd.get_args().map(OsString::from).collect();
-    harness::qemu::shell_words(&cmd.get_program().to_string_lossy(), &args)
+    harness::shell_words(&cmd.get_program().to_string_lossy(), &args)
 }
 
 /// Prints `cmd`, runs it with inherited stdio and returns its status.
