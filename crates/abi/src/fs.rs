@@ -1,7 +1,7 @@
 //! The on-disk format of xv6's file system (`kernel/fs.h`), byte for byte.
 //!
 //! ```text
-//! [ boot | super | log (LOGSIZE+1) | inode blocks | free bitmap | data blocks ]
+//! [ boot | super | log (header + LOGSIZE-1) | inode blocks | free bitmap | data blocks ]
 //!    0       1      2 ..
 //! ```
 //! All integers are little-endian. `mkfs` writes this format and the kernel reads it;

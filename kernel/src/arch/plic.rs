@@ -1,0 +1,46 @@
+//! The RISC-V Platform-Level Interrupt Controller: routes device interrupts (UART,
+//! virtio, PCI INTx) to each hart's supervisor context. Its base address and the IRQ
+//! numbers come from the device tree (see `dtb`).
+
+use crate::dtb::platform;
+use crate::mm::mmio::Mmio;
+
+const PRIORITY: usize = 0x0;
+const SENABLE_BASE: usize = 0x2080; // hart h's S-mode enable bits at +h*0x100
+const SPRIORITY_BASE: usize = 0x20_1000; // S-mode threshold at +h*0x2000
+const SCLAIM_BASE: usize = 0x20_1004;
+
+fn plic() -> Mmio {
+    // SAFETY: the PLIC region from the device tree is mapped by kvmmake.
+    unsafe { Mmio::new(platform().plic) }
+}
+
+/// Gives every IRQ the kernel handles a non-zero priority.
+pub fn plicinit() {
+    for irq in platform().irqs() {
+        plic().write32(PRIORITY + irq * 4, 1);
+    }
+}
+
+/// Enables this hart's S-mode context for every IRQ the kernel handles.
+pub fn plicinithart() {
+    let hart = crate::proc::cpuid();
+    for irq in platform().irqs() {
+        let reg = SENABLE_BASE + hart * 0x100 + (irq / 32) * 4;
+        let old = plic().read32(reg);
+        plic().write32(reg, old | (1 << (irq % 32)));
+    }
+    plic().write32(SPRIORITY_BASE + hart * 0x2000, 0);
+}
+
+/// Asks the PLIC which interrupt we should serve (0 if none).
+pub fn plic_claim() -> usize {
+    let hart = crate::proc::cpuid();
+    plic().read32(SCLAIM_BASE + hart * 0x2000) as usize
+}
+
+/// Tells the PLIC we've served this IRQ.
+pub fn plic_complete(irq: usize) {
+    let hart = crate::proc::cpuid();
+    plic().write32(SCLAIM_BASE + hart * 0x2000, irq as u32);
+}

@@ -1,0 +1,54 @@
+//! Per-hart state: which process runs here, the scheduler's saved context, and the
+//! interrupt-nesting count that push_off/pop_off keep.
+
+use super::proc::Proc;
+use crate::arch::riscv::r_tp;
+use crate::arch::swtch::Context;
+use abi::param::NCPU;
+use core::cell::UnsafeCell;
+
+pub struct Cpu {
+    /// The process running on this hart, or null.
+    pub proc: *const Proc,
+    /// swtch() here to enter scheduler().
+    pub context: Context,
+    /// Depth of push_off() nesting.
+    pub noff: i32,
+    /// Were interrupts enabled before push_off()?
+    pub intena: bool,
+}
+
+struct Cpus([UnsafeCell<Cpu>; NCPU]);
+
+// SAFETY: each hart touches only its own entry (indexed by its hart id), with interrupts off.
+unsafe impl Sync for Cpus {}
+
+static CPUS: Cpus = Cpus(
+    [const {
+        UnsafeCell::new(Cpu {
+            proc: core::ptr::null(),
+            context: Context {
+                ra: 0,
+                sp: 0,
+                s: [0; 12],
+            },
+            noff: 0,
+            intena: false,
+        })
+    }; NCPU],
+);
+
+/// This hart's id. Interrupts must be off, so the process cannot move to another hart
+/// between reading it and using it (trivially true for the index itself: tp never moves).
+#[inline]
+pub fn cpuid() -> usize {
+    r_tp()
+}
+
+/// This hart's Cpu. Interrupts must be disabled.
+#[allow(clippy::mut_from_ref)]
+pub fn mycpu() -> &'static mut Cpu {
+    // SAFETY: each hart uses only its own entry, and with interrupts off nothing else on
+    // this hart runs concurrently.
+    unsafe { &mut *CPUS.0[cpuid()].get() }
+}

@@ -1,0 +1,590 @@
+//! Processes (xv6's proc.c): the process table, fork/exit/wait/kill, the per-hart
+//! scheduler, and sleep/wakeup.
+//!
+//! Locking:
+//! - `Proc::inner` (p->lock in xv6) protects state, chan, killed, xstate, pid. It is held
+//!   across `swtch` between a process and its hart's scheduler.
+//! - `WAIT_LOCK` protects every process's parent link; it is taken before any p->lock.
+//! - `ProcData` is private to the process: only the process itself touches it while it
+//!   lives, and only the parent (in wait) once it is a zombie.
+
+use super::cpu::mycpu;
+use crate::arch::riscv::{PGSIZE, PTE_R, PTE_W, PTE_X, intr_get, intr_on};
+use crate::arch::swtch::{Context, swtch};
+use crate::fs::file::File;
+use crate::fs::inode::{Inode, idup, iput, namei};
+use crate::fs::log::{begin_op, end_op};
+use crate::mm::kalloc::{kalloc, kfree};
+use crate::mm::vm::{self, KSTACK_PAGES, PageTable};
+use crate::sync::spinlock::{Spinlock, SpinlockGuard};
+use abi::param::{NOFILE, NPROC};
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+/// Saved user registers, at TRAPFRAME in the user page table. The trampoline's offsets
+/// depend on this exact layout.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct Trapframe {
+    /*   0 */ pub kernel_satp: usize,
+    /*   8 */ pub kernel_sp: usize,
+    /*  16 */ pub kernel_trap: usize,
+    /*  24 */ pub epc: usize,
+    /*  32 */ pub kernel_hartid: usize,
+    /*  40 */ pub ra: usize,
+    /*  48 */ pub sp: usize,
+    /*  56 */ pub gp: usize,
+    /*  64 */ pub tp: usize,
+    /*  72 */ pub t0: usize,
+    /*  80 */ pub t1: usize,
+    /*  88 */ pub t2: usize,
+    /*  96 */ pub s0: usize,
+    /* 104 */ pub s1: usize,
+    /* 112 */ pub a0: usize,
+    /* 120 */ pub a1: usize,
+    /* 128 */ pub a2: usize,
+    /* 136 */ pub a3: usize,
+    /* 144 */ pub a4: usize,
+    /* 152 */ pub a5: usize,
+    /* 160 */ pub a6: usize,
+    /* 168 */ pub a7: usize,
+    /* 176 */ pub s2: usize,
+    /* 184 */ pub s3: usize,
+    /* 192 */ pub s4: usize,
+    /* 200 */ pub s5: usize,
+    /* 208 */ pub s6: usize,
+    /* 216 */ pub s7: usize,
+    /* 224 */ pub s8: usize,
+    /* 232 */ pub s9: usize,
+    /* 240 */ pub s10: usize,
+    /* 248 */ pub s11: usize,
+    /* 256 */ pub t3: usize,
+    /* 264 */ pub t4: usize,
+    /* 272 */ pub t5: usize,
+    /* 280 */ pub t6: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProcState {
+    Unused,
+    Used,
+    Sleeping,
+    Runnable,
+    Running,
+    Zombie,
+}
+
+/// p->lock must be held when using these.
+pub struct ProcInner {
+    pub state: ProcState,
+    /// If non-zero, sleeping on chan.
+    pub chan: usize,
+    /// If true, have been killed.
+    pub killed: bool,
+    /// Exit status to be returned to parent's wait.
+    pub xstate: i32,
+    pub pid: i32,
+}
+
+/// Private to the process.
+pub struct ProcData {
+    /// Virtual address of the kernel stack (lowest byte).
+    pub kstack: usize,
+    /// Size of process memory (bytes).
+    pub sz: usize,
+    pub pagetable: PageTable,
+    /// Physical address of the trap frame page (identity-mapped in the kernel).
+    pub trapframe: usize,
+    /// swtch() here to run the process.
+    pub context: Context,
+    pub ofile: [Option<Arc<File>>; NOFILE],
+    pub cwd: Option<Inode>,
+    /// Process name (debugging).
+    pub name: [u8; 16],
+}
+
+pub struct Proc {
+    pub inner: Spinlock<ProcInner>,
+    data: UnsafeCell<ProcData>,
+}
+
+// SAFETY: `inner` is locked; `data` follows the ownership rule in the module doc.
+unsafe impl Sync for Proc {}
+
+impl Proc {
+    const fn new() -> Proc {
+        Proc {
+            inner: Spinlock::new(
+                "proc",
+                ProcInner {
+                    state: ProcState::Unused,
+                    chan: 0,
+                    killed: false,
+                    xstate: 0,
+                    pid: 0,
+                },
+            ),
+            data: UnsafeCell::new(ProcData {
+                kstack: 0,
+                sz: 0,
+                pagetable: PageTable(0),
+                trapframe: 0,
+                context: Context {
+                    ra: 0,
+                    sp: 0,
+                    s: [0; 12],
+                },
+                ofile: [const { None }; NOFILE],
+                cwd: None,
+                name: [0; 16],
+            }),
+        }
+    }
+
+    /// The process-private part. Callers are the process itself (while it runs), or the
+    /// code that owns the slot while it is being created or reaped (see the module doc).
+    #[allow(clippy::mut_from_ref)]
+    pub fn data(&self) -> &mut ProcData {
+        // SAFETY: the module's ownership rule guarantees one user at a time.
+        unsafe { &mut *self.data.get() }
+    }
+
+    pub fn trapframe(&self) -> &mut Trapframe {
+        // SAFETY: the trapframe page is owned by this process and identity-mapped.
+        unsafe { &mut *(self.data().trapframe as *mut Trapframe) }
+    }
+
+    fn index(&self) -> usize {
+        (self as *const Proc as usize - PROCS.as_ptr() as usize) / core::mem::size_of::<Proc>()
+    }
+
+    /// The wait channel of this process (its address).
+    fn chan(&self) -> usize {
+        self as *const Proc as usize
+    }
+
+    pub fn name(&self) -> &str {
+        let n = &self.data().name;
+        let len = n.iter().position(|&c| c == 0).unwrap_or(n.len());
+        core::str::from_utf8(&n[..len]).unwrap_or("?")
+    }
+}
+
+static PROCS: [Proc; NPROC] = [const { Proc::new() }; NPROC];
+
+/// Parent of each process slot (index), protected by the lock: xv6's wait_lock.
+static WAIT_LOCK: Spinlock<[Option<usize>; NPROC]> = Spinlock::new("wait_lock", [None; NPROC]);
+
+static NEXTPID: AtomicI32 = AtomicI32::new(1);
+
+/// The first user process (slot 0).
+fn initproc() -> &'static Proc {
+    &PROCS[0]
+}
+
+/// Allocates a kernel stack for every process slot, each under a guard page.
+pub fn proc_mapstacks(kpt: PageTable) {
+    for i in 0..NPROC {
+        for j in 0..KSTACK_PAGES {
+            let pa = kalloc().expect("proc_mapstacks: out of memory");
+            vm::kvmmap(kpt, vm::kstack(i) + j * PGSIZE, pa, PGSIZE, PTE_R | PTE_W);
+        }
+    }
+}
+
+pub fn procinit() {
+    for (i, p) in PROCS.iter().enumerate() {
+        p.data().kstack = vm::kstack(i);
+    }
+}
+
+/// The process running on this hart, if any.
+pub fn myproc_opt() -> Option<&'static Proc> {
+    crate::sync::spinlock::push_off();
+    let p = mycpu().proc;
+    crate::sync::spinlock::pop_off();
+    // SAFETY: Cpu::proc is null or points into the static process table.
+    unsafe { p.as_ref() }
+}
+
+/// The process running on this hart; panics in the scheduler.
+pub fn myproc() -> &'static Proc {
+    myproc_opt().expect("myproc: no process")
+}
+
+/// Pid of the current process, or 0 outside any process (sleep locks record it).
+pub fn myproc_pid() -> i32 {
+    myproc_opt().map_or(0, |p| p.inner.lock().pid)
+}
+
+/// Finds an unused slot and prepares it to run in the kernel (returning through forkret).
+/// Returns with the slot's lock held.
+fn allocproc() -> Option<(&'static Proc, SpinlockGuard<'static, ProcInner>)> {
+    for p in PROCS.iter() {
+        let mut inner = p.inner.lock();
+        if inner.state != ProcState::Unused {
+            continue;
+        }
+        inner.pid = NEXTPID.fetch_add(1, Ordering::Relaxed);
+        inner.state = ProcState::Used;
+        let d = p.data();
+        let Some(tf) = kalloc() else {
+            freeproc(p, inner);
+            return None;
+        };
+        d.trapframe = tf;
+        match proc_pagetable(tf) {
+            Some(pt) => d.pagetable = pt,
+            None => {
+                freeproc(p, inner);
+                return None;
+            }
+        }
+        d.context = Context::default();
+        d.context.ra = forkret as *const () as usize;
+        d.context.sp = d.kstack + KSTACK_PAGES * PGSIZE;
+        return Some((p, inner));
+    }
+    None
+}
+
+/// Frees a slot and everything hanging from it; p->lock must be held.
+fn freeproc(p: &Proc, mut inner: SpinlockGuard<'static, ProcInner>) {
+    let d = p.data();
+    if d.trapframe != 0 {
+        kfree(d.trapframe);
+    }
+    d.trapframe = 0;
+    if d.pagetable.0 != 0 {
+        proc_freepagetable(d.pagetable, d.sz);
+    }
+    d.pagetable = PageTable(0);
+    d.sz = 0;
+    d.name = [0; 16];
+    inner.pid = 0;
+    inner.chan = 0;
+    inner.killed = false;
+    inner.xstate = 0;
+    inner.state = ProcState::Unused;
+}
+
+/// A user page table with only the trampoline and trap frame mapped.
+pub fn proc_pagetable(trapframe: usize) -> Option<PageTable> {
+    let pt = vm::uvmcreate()?;
+    // SAFETY: only the symbol's address is taken.
+    let tramp = unsafe { crate::arch::trampoline::trampoline.as_ptr() } as usize;
+    if vm::mappages(pt, abi::TRAMPOLINE, PGSIZE, tramp, PTE_R | PTE_X).is_err() {
+        vm::uvmfree(pt, 0);
+        return None;
+    }
+    if vm::mappages(pt, abi::TRAPFRAME, PGSIZE, trapframe, PTE_R | PTE_W).is_err() {
+        vm::uvmunmap(pt, abi::TRAMPOLINE, 1, false);
+        vm::uvmfree(pt, 0);
+        return None;
+    }
+    Some(pt)
+}
+
+/// Frees a user page table and the memory [0, sz) it maps.
+pub fn proc_freepagetable(pt: PageTable, sz: usize) {
+    vm::uvmunmap(pt, abi::TRAMPOLINE, 1, false);
+    vm::uvmunmap(pt, abi::TRAPFRAME, 1, false);
+    vm::uvmfree(pt, sz);
+}
+
+/// Creates the first process; its first return to user space execs /init (see forkret).
+pub fn userinit() {
+    // Before allocproc: looking up "/" may wake sleepers, which needs every p->lock.
+    let root = namei(b"/").expect("userinit: no root");
+    let (p, mut inner) = allocproc().expect("userinit: no process slot");
+    assert!(p.index() == 0);
+    let d = p.data();
+    d.cwd = Some(root);
+    d.name[..8].copy_from_slice(b"initcode");
+    inner.state = ProcState::Runnable;
+}
+
+/// Grows or shrinks user memory by n bytes (sbrk).
+pub fn growproc(n: isize) -> Result<(), ()> {
+    let d = myproc().data();
+    let sz = d.sz;
+    let newsz = sz.checked_add_signed(n).ok_or(())?;
+    if n > 0 {
+        d.sz = vm::uvmalloc(d.pagetable, sz, newsz, PTE_W).ok_or(())?;
+    } else if n < 0 {
+        d.sz = vm::uvmdealloc(d.pagetable, sz, newsz);
+    }
+    Ok(())
+}
+
+/// Creates a copy of the current process. Returns the child's pid in the parent.
+pub fn fork() -> Option<i32> {
+    let p = myproc();
+    let pd = p.data();
+    let (np, ninner) = allocproc()?;
+    let nd = np.data();
+    if vm::uvmcopy(pd.pagetable, nd.pagetable, pd.sz).is_err() {
+        freeproc(np, ninner);
+        return None;
+    }
+    nd.sz = pd.sz;
+    *np.trapframe() = *p.trapframe();
+    // fork returns 0 in the child.
+    np.trapframe().a0 = 0;
+    for (n, o) in nd.ofile.iter_mut().zip(pd.ofile.iter()) {
+        *n = o.clone();
+    }
+    nd.cwd = pd.cwd.as_ref().map(idup);
+    nd.name = pd.name;
+    let pid = ninner.pid;
+    drop(ninner);
+
+    WAIT_LOCK.lock()[np.index()] = Some(p.index());
+    np.inner.lock().state = ProcState::Runnable;
+    Some(pid)
+}
+
+/// Gives p's abandoned children to init. WAIT_LOCK must be held.
+fn reparent(parents: &mut [Option<usize>; NPROC], p: &Proc) {
+    for i in 0..NPROC {
+        if parents[i] == Some(p.index()) {
+            parents[i] = Some(0);
+            wakeup(initproc().chan());
+        }
+    }
+}
+
+/// Exits the current process; it stays a zombie until its parent calls wait().
+pub fn exit(status: i32) -> ! {
+    let p = myproc();
+    if p.index() == 0 {
+        panic!("init exiting");
+    }
+    let d = p.data();
+    for f in d.ofile.iter_mut() {
+        drop(f.take());
+    }
+    if let Some(cwd) = d.cwd.take() {
+        begin_op();
+        iput(cwd);
+        end_op();
+    }
+
+    let mut parents = WAIT_LOCK.lock();
+    reparent(&mut parents, p);
+    // The parent might be sleeping in wait().
+    if let Some(parent) = parents[p.index()] {
+        wakeup(PROCS[parent].chan());
+    }
+    let mut inner = p.inner.lock();
+    inner.xstate = status;
+    inner.state = ProcState::Zombie;
+    drop(parents);
+
+    sched(inner);
+    panic!("zombie exit");
+}
+
+/// Waits for a child to exit; copies its status to user address `addr` (if non-zero).
+/// Returns the child's pid, or None if there are no children or we were killed.
+pub fn wait(addr: usize) -> Option<i32> {
+    let p = myproc();
+    let me = p.index();
+    let mut parents = WAIT_LOCK.lock();
+    loop {
+        let mut havekids = false;
+        for (i, child) in PROCS.iter().enumerate() {
+            if parents[i] != Some(me) {
+                continue;
+            }
+            havekids = true;
+            let inner = child.inner.lock();
+            if inner.state == ProcState::Zombie {
+                let pid = inner.pid;
+                let status = inner.xstate.to_le_bytes();
+                if addr != 0 && vm::copyout(p.data().pagetable, addr, &status).is_err() {
+                    return None;
+                }
+                freeproc(child, inner);
+                parents[i] = None;
+                return Some(pid);
+            }
+        }
+        if !havekids || killed(p) {
+            return None;
+        }
+        parents = sleep(p.chan(), parents);
+    }
+}
+
+/// Each hart runs this loop after boot: pick a runnable process, swtch to it, and come
+/// back here when it gives up the hart.
+pub fn scheduler() -> ! {
+    let c = mycpu();
+    c.proc = core::ptr::null();
+    loop {
+        // The most recent process may have had interrupts off; let devices interrupt so a
+        // sleeping process can be woken.
+        intr_on();
+        let mut found = false;
+        for p in PROCS.iter() {
+            let mut inner = p.inner.lock();
+            if inner.state == ProcState::Runnable {
+                inner.state = ProcState::Running;
+                let c = mycpu();
+                c.proc = p;
+                // SAFETY: both contexts are valid; the process's kernel stack is mapped.
+                // It switches back here (holding p->lock) through sched().
+                unsafe { swtch(&mut c.context, &p.data().context) };
+                mycpu().proc = core::ptr::null();
+                found = true;
+            }
+            drop(inner);
+        }
+        if !found {
+            intr_on();
+            // SAFETY: waiting for an interrupt has no memory effects.
+            unsafe { core::arch::asm!("wfi") };
+        }
+    }
+}
+
+/// Switches to the scheduler. Must hold only p->lock (passed in), and have changed the
+/// state already. Returns with p->lock held again, when the process next runs.
+fn sched(inner: SpinlockGuard<'static, ProcInner>) -> SpinlockGuard<'static, ProcInner> {
+    let p = myproc();
+    if !p.inner.holding() {
+        panic!("sched p->lock");
+    }
+    if mycpu().noff != 1 {
+        panic!("sched locks");
+    }
+    if inner.state == ProcState::Running {
+        panic!("sched running");
+    }
+    if intr_get() {
+        panic!("sched interruptible");
+    }
+    let intena = mycpu().intena;
+    // SAFETY: both contexts are valid; the scheduler's stack is this hart's boot stack.
+    unsafe { swtch(&mut p.data().context, &mycpu().context) };
+    mycpu().intena = intena;
+    inner
+}
+
+/// Gives up the hart for one scheduling round.
+pub fn yield_() {
+    let p = myproc();
+    let mut inner = p.inner.lock();
+    inner.state = ProcState::Runnable;
+    drop(sched(inner));
+}
+
+static FIRST: AtomicBool = AtomicBool::new(true);
+
+/// A new process's first scheduling lands here, still holding p->lock from scheduler().
+extern "C" fn forkret() {
+    let p = myproc();
+    // SAFETY: scheduler() acquired p->lock before switching here. A process normally
+    // releases it by returning from sched(); a new process never called sched(), so it
+    // releases the lock here instead, as xv6's forkret does.
+    unsafe { p.inner.force_unlock() };
+
+    if FIRST.swap(false, Ordering::AcqRel) {
+        // File system initialization sleeps, so it runs in a process, not in kmain.
+        crate::fs::fsinit(abi::param::ROOTDEV);
+        let argc = crate::proc::exec::kexec(b"/init", &[b"/init"]).expect("exec /init");
+        p.trapframe().a0 = argc;
+    }
+    crate::trap::usertrapret();
+}
+
+/// Atomically releases `guard`'s lock and sleeps on `chan`; re-acquires the lock when
+/// woken.
+pub fn sleep<'a, T>(chan: usize, guard: SpinlockGuard<'a, T>) -> SpinlockGuard<'a, T> {
+    let p = myproc();
+    // Once we hold p->lock, no wakeup can be missed (wakeup takes p->lock), so it is
+    // safe to release the caller's lock.
+    let mut inner = p.inner.lock();
+    let lock = guard.unlock();
+    inner.chan = chan;
+    inner.state = ProcState::Sleeping;
+    let mut inner = sched(inner);
+    inner.chan = 0;
+    drop(inner);
+    lock.lock()
+}
+
+/// Wakes up all processes sleeping on `chan`. Must be called without any p->lock.
+pub fn wakeup(chan: usize) {
+    let me = myproc_opt().map(|p| p as *const Proc);
+    for p in PROCS.iter() {
+        if Some(p as *const Proc) == me {
+            continue;
+        }
+        let mut inner = p.inner.lock();
+        if inner.state == ProcState::Sleeping && inner.chan == chan {
+            inner.state = ProcState::Runnable;
+        }
+    }
+}
+
+/// Kills the process with the given pid: it exits when it next returns to user space.
+pub fn kill(pid: i32) -> Result<(), ()> {
+    for p in PROCS.iter() {
+        let mut inner = p.inner.lock();
+        if inner.pid == pid && inner.state != ProcState::Unused {
+            inner.killed = true;
+            if inner.state == ProcState::Sleeping {
+                inner.state = ProcState::Runnable;
+            }
+            return Ok(());
+        }
+    }
+    Err(())
+}
+
+pub fn setkilled(p: &Proc) {
+    p.inner.lock().killed = true;
+}
+
+pub fn killed(p: &Proc) -> bool {
+    p.inner.lock().killed
+}
+
+/// Copies to a user address (`user_dst`) or a kernel address.
+pub fn either_copyout(user_dst: bool, dst: usize, src: &[u8]) -> Result<(), ()> {
+    if user_dst {
+        vm::copyout(myproc().data().pagetable, dst, src)
+    } else {
+        // SAFETY: kernel callers pass a kernel buffer of at least src.len() bytes.
+        unsafe { core::ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
+        Ok(())
+    }
+}
+
+/// Copies from a user address (`user_src`) or a kernel address.
+pub fn either_copyin(dst: &mut [u8], user_src: bool, src: usize) -> Result<(), ()> {
+    if user_src {
+        vm::copyin(myproc().data().pagetable, dst, src)
+    } else {
+        // SAFETY: kernel callers pass a kernel buffer of at least dst.len() bytes.
+        unsafe { core::ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+}
+
+/// Prints a process listing (^P on the console). Takes no locks, to stay usable when the
+/// machine is wedged.
+pub fn procdump() {
+    crate::println!();
+    for p in PROCS.iter() {
+        // SAFETY: a racy read for debugging only, as in xv6.
+        let inner = unsafe { p.inner.get_mut_unchecked() };
+        if inner.state == ProcState::Unused {
+            continue;
+        }
+        crate::println!("{} {:?} {}", inner.pid, inner.state, p.name());
+    }
+}

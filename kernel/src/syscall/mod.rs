@@ -1,0 +1,95 @@
+//! System call dispatch (xv6's syscall.c): the number in a7 picks the handler, arguments
+//! come from a0..a5 of the trap frame, the result goes back in a0 (-1 on error).
+//! Every user pointer is checked by copyin/copyout; a bad one makes the call fail.
+
+mod sysfile;
+mod sysproc;
+
+use crate::mm::vm;
+use crate::proc::myproc;
+use abi::syscall::*;
+
+/// What a system call returns: a value for a0, or an error (-1 in a0).
+pub type SysResult = Result<usize, ()>;
+
+/// The n-th raw argument register.
+fn argraw(n: usize) -> usize {
+    let tf = myproc().trapframe();
+    match n {
+        0 => tf.a0,
+        1 => tf.a1,
+        2 => tf.a2,
+        3 => tf.a3,
+        4 => tf.a4,
+        5 => tf.a5,
+        _ => panic!("argraw"),
+    }
+}
+
+/// The n-th argument as a C int.
+pub fn argint(n: usize) -> i32 {
+    argraw(n) as i32
+}
+
+/// The n-th argument as a user address (not checked here: copyin/copyout check it).
+pub fn argaddr(n: usize) -> usize {
+    argraw(n)
+}
+
+/// Fetches a u64 at user address `addr`.
+pub fn fetchaddr(addr: usize) -> Result<usize, ()> {
+    let mut b = [0u8; 8];
+    vm::copyin(myproc().data().pagetable, &mut b, addr)?;
+    Ok(u64::from_le_bytes(b) as usize)
+}
+
+/// Fetches the NUL-terminated string at user address `addr` into `buf`; returns its bytes.
+pub fn fetchstr(addr: usize, buf: &mut [u8]) -> Result<&[u8], ()> {
+    let n = vm::copyinstr(myproc().data().pagetable, buf, addr)?;
+    Ok(&buf[..n])
+}
+
+/// The n-th argument as a string copied into `buf`.
+pub fn argstr(n: usize, buf: &mut [u8]) -> Result<&[u8], ()> {
+    fetchstr(argaddr(n), buf)
+}
+
+pub fn syscall() {
+    let p = myproc();
+    let num = p.trapframe().a7;
+    let result = match num {
+        SYS_FORK => sysproc::sys_fork(),
+        SYS_EXIT => sysproc::sys_exit(),
+        SYS_WAIT => sysproc::sys_wait(),
+        SYS_PIPE => sysfile::sys_pipe(),
+        SYS_READ => sysfile::sys_read(),
+        SYS_KILL => sysproc::sys_kill(),
+        SYS_EXEC => sysfile::sys_exec(),
+        SYS_FSTAT => sysfile::sys_fstat(),
+        SYS_CHDIR => sysfile::sys_chdir(),
+        SYS_DUP => sysfile::sys_dup(),
+        SYS_GETPID => sysproc::sys_getpid(),
+        SYS_SBRK => sysproc::sys_sbrk(),
+        SYS_SLEEP => sysproc::sys_sleep(),
+        SYS_UPTIME => sysproc::sys_uptime(),
+        SYS_OPEN => sysfile::sys_open(),
+        SYS_WRITE => sysfile::sys_write(),
+        SYS_MKNOD => sysfile::sys_mknod(),
+        SYS_UNLINK => sysfile::sys_unlink(),
+        SYS_LINK => sysfile::sys_link(),
+        SYS_MKDIR => sysfile::sys_mkdir(),
+        SYS_CLOSE => sysfile::sys_close(),
+        SYS_HALT => sysproc::sys_halt(),
+        SYS_FREEMEM => sysproc::sys_freemem(),
+        _ => {
+            crate::println!(
+                "{} {}: unknown sys call {}",
+                p.inner.lock().pid,
+                p.name(),
+                num
+            );
+            Err(())
+        }
+    };
+    p.trapframe().a0 = result.unwrap_or(usize::MAX);
+}

@@ -1,0 +1,64 @@
+//! Process system calls (xv6's sysproc.c), plus halt and freemem.
+
+use super::{SysResult, argaddr, argint};
+use crate::proc::{self, myproc};
+use crate::trap::{TICKS, ticks_chan};
+
+pub fn sys_exit() -> SysResult {
+    proc::exit(argint(0));
+}
+
+pub fn sys_getpid() -> SysResult {
+    Ok(myproc().inner.lock().pid as usize)
+}
+
+pub fn sys_fork() -> SysResult {
+    proc::fork().map(|pid| pid as usize).ok_or(())
+}
+
+pub fn sys_wait() -> SysResult {
+    proc::wait(argaddr(0)).map(|pid| pid as usize).ok_or(())
+}
+
+/// Grows (or shrinks) memory by n bytes; returns the old break.
+pub fn sys_sbrk() -> SysResult {
+    let n = argint(0) as isize;
+    let addr = myproc().data().sz;
+    proc::growproc(n)?;
+    Ok(addr)
+}
+
+/// Sleeps for n clock ticks; fails if killed meanwhile.
+pub fn sys_sleep() -> SysResult {
+    let n = argint(0).max(0) as u64;
+    let mut ticks = TICKS.lock();
+    let start = *ticks;
+    while *ticks - start < n {
+        if proc::killed(myproc()) {
+            return Err(());
+        }
+        ticks = proc::sleep(ticks_chan(), ticks);
+    }
+    Ok(0)
+}
+
+pub fn sys_kill() -> SysResult {
+    proc::kill(argint(0)).map(|_| 0)
+}
+
+/// Clock ticks since boot.
+pub fn sys_uptime() -> SysResult {
+    Ok(*TICKS.lock() as usize)
+}
+
+/// Powers the machine off; QEMU exits with the given status.
+pub fn sys_halt() -> SysResult {
+    let status = argint(0);
+    crate::println!("halt: powering off (status {})", status);
+    crate::arch::power::poweroff(status as u32 & 0xffff);
+}
+
+/// Free physical pages.
+pub fn sys_freemem() -> SysResult {
+    Ok(crate::mm::kalloc::freepages())
+}

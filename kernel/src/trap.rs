@@ -1,0 +1,176 @@
+//! Traps (xv6's trap.c): system calls, device interrupts and exceptions, from user space
+//! (via the trampoline's uservec → `usertrap`) and from the kernel (kernelvec →
+//! `kerneltrap`), plus the timer tick.
+
+use crate::arch::kernelvec::kernelvec;
+use crate::arch::plic::{plic_claim, plic_complete};
+use crate::arch::riscv::*;
+use crate::arch::trampoline::{trampoline_va, userret, uservec};
+use crate::dtb::platform;
+use crate::proc::{cpuid, exit, killed, myproc, myproc_opt, setkilled, wakeup, yield_};
+use crate::sync::spinlock::Spinlock;
+
+/// Timer ticks per second.
+pub const HZ: usize = 100;
+
+/// Ticks since boot; sleepers in sys_sleep wait on its address.
+pub static TICKS: Spinlock<u64> = Spinlock::new("time", 0);
+
+pub fn ticks_chan() -> usize {
+    &TICKS as *const _ as usize
+}
+
+/// Sends traps taken in the kernel to kernelvec.
+pub fn trapinithart() {
+    w_stvec(kernelvec as *const () as usize);
+}
+
+/// What devintr() found.
+#[derive(PartialEq, Eq)]
+enum Intr {
+    None,
+    Device,
+    Timer,
+}
+
+/// Handles an interrupt, exception, or system call from user space.
+#[unsafe(no_mangle)]
+pub extern "C" fn usertrap() {
+    if r_sstatus() & SSTATUS_SPP != 0 {
+        panic!("usertrap: not from user mode");
+    }
+    // We're in the kernel now: send interrupts and exceptions to kerneltrap.
+    w_stvec(kernelvec as *const () as usize);
+
+    let p = myproc();
+    p.trapframe().epc = r_sepc();
+    let scause = r_scause();
+    let mut which = Intr::None;
+    if scause == SCAUSE_ECALL_U {
+        if killed(p) {
+            exit(-1);
+        }
+        // Return to the instruction after ecall.
+        p.trapframe().epc += 4;
+        // An interrupt will change sepc, scause and sstatus: we're done with them.
+        intr_on();
+        crate::syscall::syscall();
+    } else {
+        which = devintr();
+        if which == Intr::None {
+            crate::println!(
+                "usertrap(): unexpected scause {:#x} pid={}\n            sepc={:#x} stval={:#x}",
+                scause,
+                p.inner.lock().pid,
+                r_sepc(),
+                r_stval()
+            );
+            setkilled(p);
+        }
+    }
+    if killed(p) {
+        exit(-1);
+    }
+    if which == Intr::Timer {
+        yield_();
+    }
+    usertrapret();
+}
+
+/// Returns to user space through the trampoline's userret.
+pub fn usertrapret() -> ! {
+    let p = myproc();
+    // We're about to switch stvec to uservec: no interrupts until we're in user space.
+    intr_off();
+    // SAFETY: only symbol addresses are taken.
+    w_stvec(trampoline_va(unsafe { uservec.as_ptr() }));
+
+    // What uservec needs when the process next traps into the kernel.
+    let d = p.data();
+    let tf = p.trapframe();
+    tf.kernel_satp = r_satp();
+    tf.kernel_sp = d.kstack + crate::mm::vm::KSTACK_PAGES * PGSIZE;
+    tf.kernel_trap = usertrap as *const () as usize;
+    tf.kernel_hartid = cpuid();
+
+    // sret goes to user mode, with interrupts enabled.
+    let mut x = r_sstatus();
+    x &= !SSTATUS_SPP;
+    x |= SSTATUS_SPIE;
+    w_sstatus(x);
+    w_sepc(tf.epc);
+
+    let satp = make_satp(d.pagetable.0);
+    // SAFETY: only the symbol's address is taken.
+    let ret = trampoline_va(unsafe { userret.as_ptr() });
+    // SAFETY: userret is mapped at the same address in kernel and user page tables; it
+    // switches to `satp` and restores the user registers from the trap frame.
+    let userret_fn: extern "C" fn(usize) -> ! = unsafe { core::mem::transmute(ret) };
+    userret_fn(satp);
+}
+
+/// Interrupts and exceptions from kernel code arrive here via kernelvec, on the current
+/// kernel stack.
+pub extern "C" fn kerneltrap() {
+    let sepc = r_sepc();
+    let sstatus = r_sstatus();
+    let scause = r_scause();
+    if sstatus & SSTATUS_SPP == 0 {
+        panic!("kerneltrap: not from supervisor mode");
+    }
+    if intr_get() {
+        panic!("kerneltrap: interrupts enabled");
+    }
+    let which = devintr();
+    if which == Intr::None {
+        panic!(
+            "kerneltrap: scause={:#x} sepc={:#x} stval={:#x}",
+            scause,
+            sepc,
+            r_stval()
+        );
+    }
+    // Give up the hart if this is a timer interrupt.
+    if which == Intr::Timer && myproc_opt().is_some() {
+        yield_();
+    }
+    // The yield may have caused traps: restore trap registers for kernelvec's sret.
+    w_sepc(sepc);
+    w_sstatus(sstatus);
+}
+
+fn clockintr() {
+    if cpuid() == 0 {
+        let mut t = TICKS.lock();
+        *t += 1;
+        wakeup(ticks_chan());
+    }
+    // Ask for the next timer interrupt: this also clears the pending one.
+    w_stimecmp(r_time() + platform().timebase / HZ);
+}
+
+/// Identifies and handles a device or timer interrupt.
+fn devintr() -> Intr {
+    let scause = r_scause();
+    if scause == SCAUSE_S_EXTERNAL {
+        let irq = plic_claim();
+        if irq == 0 {
+            return Intr::Device;
+        }
+        let p = platform();
+        if irq == p.uart_irq {
+            crate::drivers::uart::uartintr();
+        } else if Some(irq) == crate::drivers::virtio_disk::irq() {
+            crate::drivers::virtio_disk::virtio_disk_intr();
+        } else {
+            crate::println!("unexpected interrupt irq={}", irq);
+        }
+        plic_complete(irq);
+        Intr::Device
+    } else if scause == SCAUSE_S_TIMER {
+        clockintr();
+        Intr::Timer
+    } else {
+        Intr::None
+    }
+}
