@@ -1,15 +1,15 @@
 //! The socket table: every socket the kernel can name, what state it is in, and
 //! which one an arriving UDP datagram belongs to.
 //!
-//! Each slot pairs a smoltcp socket with our [`State`]. smoltcp demultiplexes UDP
+//! Each slot pairs a smoltcp socket with our `State`. smoltcp demultiplexes UDP
 //! by local port only and drops silently when a buffer is full, so the choice of
-//! receiver and the per-socket queue limit are made here, in [`SocketTable::admit`],
+//! receiver and the per-socket queue limit are made here, in `SocketTable::admit`,
 //! before smoltcp sees the frame; smoltcp's buffers are sized so that it never
 //! has to drop what we admitted.
 //!
 //! Slots are never freed back to the allocator: a closed slot keeps its smoltcp
 //! socket and buffers and is reused by the next open, so steady traffic allocates
-//! nothing. New kinds of socket (TCP) become new [`State`] variants.
+//! nothing. New kinds of socket (TCP) become new `State` variants.
 
 use alloc::vec;
 use alloc::vec::Vec;

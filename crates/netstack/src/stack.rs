@@ -162,12 +162,12 @@ impl<D: NetDevice> NetStack<D> {
 
     /// When `poll` should run next even if no frame arrives (an ARP retry,
     /// a datagram waiting for a TX slot), in the same clock as `now_ms`;
-    /// `None` when only a frame can create work. A time at or before `now_ms`
-    /// means "now".
+    /// `None` when only a frame can create work. Never earlier than `now_ms`,
+    /// which means "now".
     pub fn poll_at(&mut self, now_ms: u64) -> Option<u64> {
         let core = &mut self.core;
         let at = core.iface.poll_at(instant(now_ms), &core.sockets)?;
-        Some(at.total_millis().max(0) as u64)
+        Some(u64::try_from(at.total_millis()).map_or(now_ms, |at| at.max(now_ms)))
     }
 
     /// The counters, including the drops the NIC made itself.

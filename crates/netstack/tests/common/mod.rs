@@ -1,0 +1,376 @@
+//! Test support: an in-memory Ethernet link and frame builders.
+//!
+//! A [`Port`] is one direction of the link: a bounded queue of frames whose
+//! buffers are all allocated up front, like a NIC's slots, so moving a frame
+//! allocates nothing. A [`LinkDevice`] receives from one port and transmits
+//! into another; when that port is full, its TX ring is full. Tests either
+//! join two stacks with [`pair`] or play the other host themselves with
+//! [`tapped`], injecting frames and taking what the stack sent.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use netstack::{Config, NetDevice, NetStack, RxRing, TxRing};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv4Repr, UdpPacket, UdpRepr,
+};
+
+pub const GUEST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+pub const GW_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
+pub const GUEST_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
+pub const GW_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
+/// The lab's guest and host addresses in host byte order.
+pub const GUEST: u32 = 0x0a00_020f;
+pub const GW: u32 = 0x0a00_0202;
+
+const SLOT: usize = 1514;
+
+pub struct Queue {
+    frames: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// One direction of the link, shared by its sender and its receiver.
+#[derive(Clone)]
+pub struct Port(Rc<RefCell<Queue>>);
+
+impl Port {
+    pub fn new(slots: usize) -> Port {
+        Port(Rc::new(RefCell::new(Queue {
+            frames: VecDeque::with_capacity(slots),
+            spare: (0..slots).map(|_| Vec::with_capacity(SLOT)).collect(),
+        })))
+    }
+
+    /// Puts a frame on the wire, as if another host sent it.
+    pub fn inject(&self, frame: &[u8]) {
+        let sent = self.push(frame.len(), |buf| buf.copy_from_slice(frame));
+        assert!(sent.is_ok(), "test port full");
+    }
+
+    fn push<R, F: FnOnce(&mut [u8]) -> R>(&self, len: usize, f: F) -> Result<R, F> {
+        let mut q = self.0.borrow_mut();
+        let Some(mut buf) = q.spare.pop() else {
+            return Err(f);
+        };
+        buf.clear();
+        buf.resize(len, 0);
+        let result = f(&mut buf);
+        q.frames.push_back(buf);
+        Ok(result)
+    }
+
+    fn pop<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let mut q = self.0.borrow_mut();
+        let buf = q.frames.pop_front()?;
+        let result = f(&buf);
+        q.spare.push(buf);
+        Some(result)
+    }
+
+    /// Takes the oldest frame off the wire.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.pop(<[u8]>::to_vec)
+    }
+
+    pub fn take_all(&self) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| self.take()).collect()
+    }
+
+    /// Drops every frame on the wire without copying it.
+    pub fn discard_all(&self) {
+        while self.pop(|_| ()).is_some() {}
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().frames.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.0.borrow().spare.is_empty()
+    }
+}
+
+pub struct LinkRx(Port);
+pub struct LinkTx(Port);
+
+impl RxRing for LinkRx {
+    fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.0.pop(f)
+    }
+}
+
+impl TxRing for LinkTx {
+    fn can_transmit(&self) -> bool {
+        !self.0.is_full()
+    }
+
+    fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, f: F) -> Result<R, F> {
+        self.0.push(len, f)
+    }
+}
+
+pub struct LinkDevice {
+    mac: [u8; 6],
+    rx: LinkRx,
+    tx: LinkTx,
+}
+
+impl LinkDevice {
+    pub fn new(mac: [u8; 6], rx: Port, tx: Port) -> Self {
+        LinkDevice {
+            mac,
+            rx: LinkRx(rx),
+            tx: LinkTx(tx),
+        }
+    }
+}
+
+impl NetDevice for LinkDevice {
+    type Rx = LinkRx;
+    type Tx = LinkTx;
+
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn mtu(&self) -> usize {
+        1500
+    }
+
+    fn rx_missed(&self) -> u64 {
+        0
+    }
+
+    fn split(&mut self) -> (&mut LinkRx, &mut LinkTx) {
+        (&mut self.rx, &mut self.tx)
+    }
+}
+
+pub type Stack = NetStack<LinkDevice>;
+
+pub fn guest_config() -> Config {
+    Config::default()
+}
+
+pub fn gateway_config() -> Config {
+    Config {
+        addr: GW_IP,
+        gateway: None,
+        ..Config::default()
+    }
+}
+
+/// Two stacks on one link: the guest 10.0.2.15 and the "host" 10.0.2.2.
+/// Also returns the ports guest->host and host->guest.
+pub fn pair() -> (Stack, Stack, Port, Port) {
+    let (to_gw, to_guest) = (Port::new(32), Port::new(32));
+    let guest = NetStack::new(
+        LinkDevice::new(GUEST_MAC, to_guest.clone(), to_gw.clone()),
+        guest_config(),
+    );
+    let gw = NetStack::new(
+        LinkDevice::new(GW_MAC, to_gw.clone(), to_guest.clone()),
+        gateway_config(),
+    );
+    (guest, gw, to_gw, to_guest)
+}
+
+/// The guest stack alone; the test is the other host. Returns the stack, the
+/// port into it and the port out of it (`out_slots` deep).
+pub fn tapped(out_slots: usize) -> (Stack, Port, Port) {
+    let (input, output) = (Port::new(64), Port::new(out_slots));
+    let dev = LinkDevice::new(GUEST_MAC, input.clone(), output.clone());
+    (NetStack::new(dev, guest_config()), input, output)
+}
+
+/// Polls both stacks until the link is quiet.
+pub fn settle(a: &mut Stack, b: &mut Stack, ab: &Port, ba: &Port, now_ms: u64) {
+    for _ in 0..16 {
+        a.poll(now_ms);
+        b.poll(now_ms);
+        if ab.is_empty() && ba.is_empty() {
+            return;
+        }
+    }
+    panic!("the link never went quiet");
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6], ethertype: EthernetProtocol, body_len: usize) -> Vec<u8> {
+    let mut buf = vec![0; 14 + body_len];
+    let repr = EthernetRepr {
+        src_addr: EthernetAddress(src),
+        dst_addr: EthernetAddress(dst),
+        ethertype,
+    };
+    repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+    buf
+}
+
+fn ipv4(
+    dst_mac: [u8; 6],
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    proto: IpProtocol,
+    len: usize,
+) -> Vec<u8> {
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: proto,
+        payload_len: len,
+        hop_limit: 64,
+    };
+    let mut buf = frame(dst_mac, GW_MAC, EthernetProtocol::Ipv4, 20 + len);
+    ip.emit(
+        &mut Ipv4Packet::new_unchecked(&mut buf[14..]),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// A UDP datagram from the gateway (10.0.2.2, its MAC) to the guest.
+pub fn udp_to_guest(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut buf = ipv4(
+        GUEST_MAC,
+        GW_IP,
+        GUEST_IP,
+        IpProtocol::Udp,
+        8 + payload.len(),
+    );
+    let udp = UdpRepr { src_port, dst_port };
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut buf[34..]),
+        &IpAddress::Ipv4(GW_IP),
+        &IpAddress::Ipv4(GUEST_IP),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// The gateway asks who has 10.0.2.15, as slirp does before its first packet.
+pub fn arp_request_for_guest() -> Vec<u8> {
+    let mut buf = frame([0xff; 6], GW_MAC, EthernetProtocol::Arp, 28);
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: EthernetAddress(GW_MAC),
+        source_protocol_addr: GW_IP,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: GUEST_IP,
+    };
+    arp.emit(&mut ArpPacket::new_unchecked(&mut buf[14..]));
+    buf
+}
+
+/// The gateway pings the guest.
+pub fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
+    };
+    let mut buf = ipv4(
+        GUEST_MAC,
+        GW_IP,
+        GUEST_IP,
+        IpProtocol::Icmp,
+        icmp.buffer_len(),
+    );
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(&mut buf[34..]),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// A sent UDP frame, as the test host sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Datagram {
+    pub dst_mac: [u8; 6],
+    pub src: Ipv4Address,
+    pub src_port: u16,
+    pub dst: Ipv4Address,
+    pub dst_port: u16,
+    pub payload: Vec<u8>,
+}
+
+/// Parses a frame as Ethernet/IPv4/UDP, checking every checksum.
+pub fn parse_udp(frame: &[u8]) -> Option<Datagram> {
+    let caps = ChecksumCapabilities::default();
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let ip_packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let ip = Ipv4Repr::parse(&ip_packet, &caps).ok()?;
+    let udp_packet = UdpPacket::new_checked(ip_packet.payload()).ok()?;
+    let (src, dst) = (IpAddress::Ipv4(ip.src_addr), IpAddress::Ipv4(ip.dst_addr));
+    let udp = UdpRepr::parse(&udp_packet, &src, &dst, &caps).ok()?;
+    Some(Datagram {
+        dst_mac: eth.dst_addr().0,
+        src: ip.src_addr,
+        src_port: udp.src_port,
+        dst: ip.dst_addr,
+        dst_port: udp.dst_port,
+        payload: udp_packet.payload().to_vec(),
+    })
+}
+
+/// Parses a frame as an ARP packet: (operation, sender MAC, sender IP, target IP).
+pub fn parse_arp(frame: &[u8]) -> Option<(ArpOperation, [u8; 6], Ipv4Address, Ipv4Address)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let packet = ArpPacket::new_checked(eth.payload()).ok()?;
+    match ArpRepr::parse(&packet).ok()? {
+        ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        } => Some((
+            operation,
+            source_hardware_addr.0,
+            source_protocol_addr,
+            target_protocol_addr,
+        )),
+        _ => None,
+    }
+}
+
+/// Parses a frame as an ICMP echo reply: (destination MAC, ident, seq, data).
+pub fn parse_echo_reply(frame: &[u8]) -> Option<([u8; 6], u16, u16, Vec<u8>)> {
+    let caps = ChecksumCapabilities::default();
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let ip_packet = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    Ipv4Repr::parse(&ip_packet, &caps).ok()?;
+    let icmp = Icmpv4Packet::new_checked(ip_packet.payload()).ok()?;
+    match Icmpv4Repr::parse(&icmp, &caps).ok()? {
+        Icmpv4Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        } => Some((eth.dst_addr().0, ident, seq_no, data.to_vec())),
+        _ => None,
+    }
+}
+
+/// A trace sink the test can read after handing it to the stack.
+#[derive(Clone, Default)]
+pub struct TraceLog(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl TraceLog {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl std::fmt::Write for TraceLog {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.lock().unwrap().push_str(s);
+        Ok(())
+    }
+}
