@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use netstack::Error;
+use netstack::{Error, RX_BUDGET};
 use smoltcp::wire::ArpOperation;
 
 #[test]
@@ -129,6 +129,22 @@ fn arp_retry_is_scheduled_by_poll_at() {
     assert_eq!(guest.poll_at(100), Some(1100));
     guest.poll(1100);
     assert!(parse_arp(&output.take().unwrap()).is_some());
+}
+
+#[test]
+fn a_burst_beyond_the_rx_budget_is_left_for_the_next_poll() {
+    let (mut guest, input, _output) = tapped(8);
+    guest.bind(2000).unwrap();
+    for _ in 0..RX_BUDGET {
+        input.inject(&udp_to_guest(25099, 2001, b"unbound"));
+    }
+    input.inject(&udp_to_guest(25099, 2000, b"last"));
+    assert!(guest.poll(0).rx_pending);
+    assert_eq!(guest.counters().rx_frames, RX_BUDGET as u64);
+    let id = guest.port_socket(2000).unwrap();
+    let result = guest.poll(1);
+    assert!(!result.rx_pending);
+    assert!(result.readable.contains(id));
 }
 
 #[test]

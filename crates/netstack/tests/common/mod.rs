@@ -184,7 +184,7 @@ pub fn pair() -> (Stack, Stack, Port, Port) {
 /// The guest stack alone; the test is the other host. Returns the stack, the
 /// port into it and the port out of it (`out_slots` deep).
 pub fn tapped(out_slots: usize) -> (Stack, Port, Port) {
-    let (input, output) = (Port::new(64), Port::new(out_slots));
+    let (input, output) = (Port::new(128), Port::new(out_slots));
     let dev = LinkDevice::new(GUEST_MAC, input.clone(), output.clone());
     (NetStack::new(dev, guest_config()), input, output)
 }
