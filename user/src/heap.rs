@@ -46,13 +46,13 @@ impl Regions {
             return None;
         }
         let start = old as *mut u8;
-        if let Some(last) = self.used.checked_sub(1) {
-            if self.heaps[last].top() == start {
-                // SAFETY: sbrk just gave us [start, start+amount), directly after
-                // this heap's memory, and nothing else uses it.
-                unsafe { self.heaps[last].extend(amount) };
-                return Some(last);
-            }
+        if let Some(last) = self.used.checked_sub(1)
+            && self.heaps[last].top() == start
+        {
+            // SAFETY: sbrk just gave us [start, start+amount), directly after
+            // this heap's memory, and nothing else uses it.
+            unsafe { self.heaps[last].extend(amount) };
+            return Some(last);
         }
         if self.used == REGIONS {
             // Give the memory back: nothing can use it.
@@ -90,6 +90,8 @@ pub struct SbrkHeap(UnsafeCell<Regions>);
 // is never entered twice at once; fork gives the child its own copy.
 unsafe impl Sync for SbrkHeap {}
 
+// SAFETY: blocks come from linked_list_allocator, which never hands out
+// overlapping live blocks and honours each layout's size and alignment.
 unsafe impl GlobalAlloc for SbrkHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: single-threaded and not reentrant (see `impl Sync`), so this is
