@@ -39,7 +39,16 @@ pub struct Platform {
     pub test_device: Option<usize>,
     pub virtio: [Option<VirtioSlot>; VIRTIO_SLOTS],
     pub pci: Option<PciHost>,
+    /// The kernel command line (`-append "..."`), copied out of the device tree.
+    bootargs: [u8; 128],
+    bootargs_len: usize,
 }
+
+/// Bytes of the PCI configuration space (bus 0 only) and BAR window the kernel maps.
+pub const PCI_ECAM_MAPPED: usize = 32 * 8 * 4096;
+pub const PCI_MMIO_MAPPED: usize = 2 << 20;
+/// PLIC lines of PCI INTA..INTD on QEMU's virt machine.
+pub const PCI_IRQS: core::ops::RangeInclusive<usize> = 32..=35;
 
 static PLATFORM: Once<Platform> = Once::new();
 
@@ -133,6 +142,11 @@ pub fn dtbinit(dtb: usize) {
             })
         });
 
+    let mut bootargs = [0u8; 128];
+    let args = fdt.chosen().bootargs().unwrap_or("").as_bytes();
+    let bootargs_len = args.len().min(bootargs.len());
+    bootargs[..bootargs_len].copy_from_slice(&args[..bootargs_len]);
+
     PLATFORM.set(Platform {
         ram_base,
         ram_end,
@@ -145,13 +159,19 @@ pub fn dtbinit(dtb: usize) {
         test_device,
         virtio,
         pci,
+        bootargs,
+        bootargs_len,
     });
 }
 
 impl Platform {
     /// Device register windows the kernel page table must map, page-rounded.
-    pub fn mmio_regions(&self) -> [Option<(usize, usize)>; VIRTIO_SLOTS + 3] {
-        let mut r = [None; VIRTIO_SLOTS + 3];
+    pub fn mmio_regions(&self) -> [Option<(usize, usize)>; VIRTIO_SLOTS + 5] {
+        let mut r = [None; VIRTIO_SLOTS + 5];
+        if let Some(pci) = self.pci {
+            r[VIRTIO_SLOTS + 3] = Some((pci.ecam, PCI_ECAM_MAPPED.min(pci.ecam_size)));
+            r[VIRTIO_SLOTS + 4] = Some((pci.mmio_base, PCI_MMIO_MAPPED.min(pci.mmio_size)));
+        }
         r[0] = Some((self.uart, PGSIZE));
         r[1] = Some((self.plic, pgroundup(self.plic_size)));
         r[2] = self.test_device.map(|b| (b, PGSIZE));
@@ -163,8 +183,17 @@ impl Platform {
 
     /// IRQ numbers the kernel enables at the PLIC.
     pub fn irqs(&self) -> impl Iterator<Item = usize> + '_ {
+        let pci = if self.pci.is_some() { PCI_IRQS } else { 1..=0 };
         core::iter::once(self.uart_irq)
             .chain(self.virtio.iter().flatten().map(|s| s.irq))
+            .chain(pci)
             .filter(|&i| i != 0)
+    }
+
+    /// The value of `key=value` on the kernel command line, if present.
+    pub fn bootarg(&self, key: &str) -> Option<&str> {
+        let args = core::str::from_utf8(&self.bootargs[..self.bootargs_len]).ok()?;
+        args.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
     }
 }

@@ -14,6 +14,7 @@ mod drivers;
 mod dtb;
 mod fs;
 mod mm;
+mod net;
 mod printf;
 mod proc;
 mod sync;
@@ -50,6 +51,7 @@ pub extern "C" fn kmain() -> ! {
         arch::plic::plicinit(); // set up interrupt controller
         arch::plic::plicinithart(); // ask PLIC for device interrupts
         drivers::virtio_disk::virtio_disk_init(); // emulated hard disk
+        net::netinit(); // network card and TCP/IP stack
         proc::userinit(); // first user process
         STARTED.store(true, Ordering::Release);
     } else {

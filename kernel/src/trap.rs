@@ -144,6 +144,8 @@ fn clockintr() {
         let mut t = TICKS.lock();
         *t += 1;
         wakeup(ticks_chan());
+        drop(t);
+        crate::net::net_tick();
     }
     // Ask for the next timer interrupt: this also clears the pending one.
     w_stimecmp(r_time() + platform().timebase / HZ);
@@ -162,6 +164,8 @@ fn devintr() -> Intr {
             crate::drivers::uart::uartintr();
         } else if Some(irq) == crate::drivers::virtio_disk::irq() {
             crate::drivers::virtio_disk::virtio_disk_intr();
+        } else if crate::net::is_nic_irq(irq) {
+            crate::net::netintr();
         } else {
             crate::println!("unexpected interrupt irq={}", irq);
         }

@@ -169,7 +169,10 @@ pub struct Dirent {
 impl Dirent {
     /// An entry for `name`, truncated to DIRSIZ bytes like xv6's `strncpy`.
     pub fn new(inum: u16, name: &[u8]) -> Dirent {
-        let mut d = Dirent { inum, name: [0; DIRSIZ] };
+        let mut d = Dirent {
+            inum,
+            name: [0; DIRSIZ],
+        };
         let n = name.len().min(DIRSIZ);
         d.name[..n].copy_from_slice(&name[..n]);
         d
@@ -190,7 +193,10 @@ impl Dirent {
     pub fn decode(b: &[u8]) -> Dirent {
         let mut name = [0u8; DIRSIZ];
         name.copy_from_slice(&b[2..2 + DIRSIZ]);
-        Dirent { inum: u16::from_le_bytes([b[0], b[1]]), name }
+        Dirent {
+            inum: u16::from_le_bytes([b[0], b[1]]),
+            name,
+        }
     }
 
     pub fn encode(&self, b: &mut [u8]) {
@@ -232,7 +238,14 @@ mod tests {
 
     #[test]
     fn dinode_is_64_bytes_with_addrs_at_12() {
-        let mut d = Dinode { typ: 2, major: 0, minor: 0, nlink: 1, size: 5000, addrs: [0; 13] };
+        let mut d = Dinode {
+            typ: 2,
+            major: 0,
+            minor: 0,
+            nlink: 1,
+            size: 5000,
+            addrs: [0; 13],
+        };
         d.addrs[0] = 77;
         d.addrs[12] = 99;
         let mut b = [0xffu8; 64];

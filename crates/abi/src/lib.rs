@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod fs;
+pub mod net;
 pub mod param;
 pub mod syscall;
 

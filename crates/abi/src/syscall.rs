@@ -35,3 +35,10 @@ pub const SYS_RECV: usize = 32;
 pub const SYS_HALT: usize = 40;
 /// `freemem()`: number of free physical pages (for leak checks and `free`).
 pub const SYS_FREEMEM: usize = 41;
+/// `connect(raddr, lport, rport)`: the 2020–2023 lab's UDP socket as a file descriptor
+/// (its old number 29 now belongs to `bind`).
+pub const SYS_CONNECT: usize = 42;
+/// `nettrace(on)`: print one line per layer per packet on the console (1 on, 0 off).
+pub const SYS_NETTRACE: usize = 43;
+/// `netstat(struct netstat *)`: copy the network counters out (see `abi::net::NetStat`).
+pub const SYS_NETSTAT: usize = 44;

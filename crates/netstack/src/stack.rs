@@ -89,6 +89,12 @@ pub(crate) struct Core {
 }
 
 impl<D: NetDevice> NetStack<D> {
+    /// The driver, for what the stack does not do itself (interrupt
+    /// acknowledgement, device counters).
+    pub fn device(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// Brings up an interface on `dev` with a static address.
     ///
     /// # Panics

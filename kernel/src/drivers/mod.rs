@@ -1,9 +1,12 @@
-//! Device drivers: the UART console and virtio-blk; character devices by major number.
+//! Device drivers: the UART console, virtio-blk, and the NICs (E1000 on PCI,
+//! virtio-net); character devices by major number.
 
 pub mod console;
+pub mod e1000;
 pub mod uart;
 pub mod virtio;
 pub mod virtio_disk;
+pub mod virtio_net;
 
 /// Reads from character device `major` into a user or kernel address.
 pub fn devread(major: i16, user_dst: bool, dst: usize, n: usize) -> Result<usize, ()> {

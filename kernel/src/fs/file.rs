@@ -15,6 +15,8 @@ pub enum FileKind {
     Pipe(Arc<Pipe>),
     Inode(Inode),
     Device(Inode, i16),
+    /// A network socket (crate::net::socket).
+    Socket(netstack::SocketId),
     /// Only while being dropped.
     Closed,
 }
@@ -88,6 +90,7 @@ impl File {
         match &self.kind {
             FileKind::Pipe(p) => p.read(addr, n),
             FileKind::Device(_, major) => crate::drivers::devread(*major, true, addr, n),
+            FileKind::Socket(id) => crate::net::socket::read(*id, addr, n),
             FileKind::Inode(ip) => {
                 let mut g = ilock(ip);
                 let off = self.off.load(Ordering::Relaxed);
@@ -107,6 +110,7 @@ impl File {
         match &self.kind {
             FileKind::Pipe(p) => p.write(addr, n),
             FileKind::Device(_, major) => crate::drivers::devwrite(*major, true, addr, n),
+            FileKind::Socket(id) => crate::net::socket::write(*id, addr, n),
             FileKind::Inode(ip) => {
                 // Write a few blocks at a time so one transaction never exceeds the log:
                 // i-node, indirect block, allocation blocks, and 2 blocks of slop for
@@ -141,6 +145,7 @@ impl Drop for File {
     fn drop(&mut self) {
         match core::mem::replace(&mut self.kind, FileKind::Closed) {
             FileKind::Pipe(p) => p.close(self.writable),
+            FileKind::Socket(id) => crate::net::socket::close(id),
             FileKind::Inode(ip) | FileKind::Device(ip, _) => {
                 begin_op();
                 iput(ip);

@@ -365,6 +365,7 @@ pub fn exit(status: i32) -> ! {
     for f in d.ofile.iter_mut() {
         drop(f.take());
     }
+    crate::net::proc_exit(p.inner.lock().pid);
     if let Some(cwd) = d.cwd.take() {
         begin_op();
         iput(cwd);

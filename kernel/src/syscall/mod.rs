@@ -3,6 +3,7 @@
 //! Every user pointer is checked by copyin/copyout; a bad one makes the call fail.
 
 mod sysfile;
+mod sysnet;
 mod sysproc;
 
 use crate::mm::vm;
@@ -79,6 +80,13 @@ pub fn syscall() {
         SYS_LINK => sysfile::sys_link(),
         SYS_MKDIR => sysfile::sys_mkdir(),
         SYS_CLOSE => sysfile::sys_close(),
+        SYS_BIND => sysnet::sys_bind(),
+        SYS_UNBIND => sysnet::sys_unbind(),
+        SYS_SEND => sysnet::sys_send(),
+        SYS_RECV => sysnet::sys_recv(),
+        SYS_CONNECT => sysnet::sys_connect(),
+        SYS_NETTRACE => sysnet::sys_nettrace(),
+        SYS_NETSTAT => sysnet::sys_netstat(),
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),
         _ => {

@@ -1,0 +1,114 @@
+//! Network counters as user space reads them with `netstat` (SYS_NETSTAT).
+
+/// Counters of the network interface and the stack; all since boot. C layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStat {
+    /// 1 = E1000, 2 = virtio-net, 0 = no NIC.
+    pub nic: u32,
+    /// IPv4 address (host byte order) and prefix length.
+    pub addr: u32,
+    pub prefix_len: u32,
+    /// Default gateway (host byte order), 0 if none.
+    pub gateway: u32,
+    pub mac: [u8; 8],
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// NIC interrupts taken.
+    pub interrupts: u64,
+    /// Drops by reason.
+    pub drop_malformed: u64,
+    pub drop_unsupported: u64,
+    pub drop_not_for_us: u64,
+    pub drop_no_socket: u64,
+    pub drop_queue_full: u64,
+    pub drop_tx_ring_full: u64,
+    pub drop_rx_ring_full: u64,
+}
+
+pub const NIC_NONE: u32 = 0;
+pub const NIC_E1000: u32 = 1;
+pub const NIC_VIRTIO: u32 = 2;
+
+impl NetStat {
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8;
+
+    /// The bytes user space receives (little-endian, C layout).
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..4].copy_from_slice(&self.nic.to_le_bytes());
+        b[4..8].copy_from_slice(&self.addr.to_le_bytes());
+        b[8..12].copy_from_slice(&self.prefix_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.gateway.to_le_bytes());
+        b[16..24].copy_from_slice(&self.mac);
+        let words = [
+            self.rx_frames,
+            self.rx_bytes,
+            self.tx_frames,
+            self.tx_bytes,
+            self.interrupts,
+            self.drop_malformed,
+            self.drop_unsupported,
+            self.drop_not_for_us,
+            self.drop_no_socket,
+            self.drop_queue_full,
+            self.drop_tx_ring_full,
+            self.drop_rx_ring_full,
+        ];
+        for (i, w) in words.iter().enumerate() {
+            b[24 + 8 * i..32 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    /// Parses what `to_bytes` wrote.
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> NetStat {
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+        let u64_at = |i: usize| u64::from_le_bytes(b[24 + 8 * i..32 + 8 * i].try_into().unwrap());
+        let mut mac = [0u8; 8];
+        mac.copy_from_slice(&b[16..24]);
+        NetStat {
+            nic: u32_at(0),
+            addr: u32_at(4),
+            prefix_len: u32_at(8),
+            gateway: u32_at(12),
+            mac,
+            rx_frames: u64_at(0),
+            rx_bytes: u64_at(1),
+            tx_frames: u64_at(2),
+            tx_bytes: u64_at(3),
+            interrupts: u64_at(4),
+            drop_malformed: u64_at(5),
+            drop_unsupported: u64_at(6),
+            drop_not_for_us: u64_at(7),
+            drop_no_socket: u64_at(8),
+            drop_queue_full: u64_at(9),
+            drop_tx_ring_full: u64_at(10),
+            drop_rx_ring_full: u64_at(11),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netstat_bytes_match_the_c_layout() {
+        assert_eq!(core::mem::size_of::<NetStat>(), NetStat::SIZE);
+        assert_eq!(core::mem::offset_of!(NetStat, rx_frames), 24);
+        let s = NetStat {
+            nic: NIC_VIRTIO,
+            addr: 0x0a00020f,
+            rx_frames: 7,
+            drop_rx_ring_full: 9,
+            ..Default::default()
+        };
+        let b = s.to_bytes();
+        assert_eq!(&b[4..8], &0x0a00020fu32.to_le_bytes());
+        assert_eq!(&b[24..32], &7u64.to_le_bytes());
+        assert_eq!(NetStat::from_bytes(&b), s);
+    }
+}
