@@ -25,6 +25,8 @@ const C_COMPILERS: [&str; 3] = [
 pub fn build(opts: &BuildOpts) -> Result<Paths> {
     let paths = Paths::new()?;
     ensure_target()?;
+    // Listed before the build, so that a program added meanwhile is left out rather than missing.
+    let programs = user_programs(&paths.root.join("user/src/bin"))?;
     cmd::run(paths.cargo().args([
         "build",
         "--release",
@@ -38,7 +40,7 @@ pub fn build(opts: &BuildOpts) -> Result<Paths> {
     cmd::run(paths.cargo().args(["build", "--release", "-p", "mkfs"]))?;
 
     let mut files = vec![format!("{}=README", paths.root.join("README.md").display())];
-    for name in user_programs(&paths.root.join("user/src/bin"))? {
+    for name in programs {
         files.push(format!(
             "{}={name}",
             paths.riscv_release().join(&name).display()
