@@ -3,16 +3,21 @@
 //! Everything here is xv6-riscv's user ABI, kept exactly so that an unmodified xv6
 //! C program runs: syscall numbers and their registers, `struct stat`, open flags,
 //! and the on-disk file system layout that `mkfs` writes and the kernel reads.
+//! The socket calls add Linux's numbers and layouts (errno, `sockaddr_in`, `pollfd`).
 //! No code here touches hardware; `cargo test` checks every layout on the host.
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod errno;
 pub mod fs;
 pub mod net;
 pub mod param;
+pub mod socket;
 pub mod syscall;
 
+pub use errno::{Errno, strerror};
 pub use fs::{Dinode, Dirent, Superblock};
+pub use socket::SockaddrIn;
 
 /// `struct stat` of xv6 (`kernel/stat.h`): 24 bytes, C layout.
 #[repr(C)]
