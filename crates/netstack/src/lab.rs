@@ -18,27 +18,27 @@
 //!
 //! [`QUEUE_LEN`]: crate::QUEUE_LEN
 
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use crate::Error;
 use crate::device::NetDevice;
-use crate::socket::{SocketId, State};
+use crate::socket::{Entry, LabState, SocketId};
 use crate::stack::{Core, NetStack};
 
 impl<D: NetDevice> NetStack<D> {
     /// Starts queueing datagrams that arrive for `port`.
     pub fn bind(&mut self, port: u16) -> Result<(), Error> {
-        self.core.take_port(State::Bound { port, queued: 0 })?;
+        self.core.take_port(LabState::Bound { port, queued: 0 })?;
         Ok(())
     }
 
     /// Stops receiving on `port` and discards what it queued.
     pub fn unbind(&mut self, port: u16) -> Result<(), Error> {
-        let core = &mut self.core;
-        match core.table.by_port(port) {
-            Some(id) if matches!(core.table.state(id), State::Bound { .. }) => {
-                core.table.close(&mut core.sockets, id);
+        match self.core.table.lab_port(port) {
+            Some((id, _, LabState::Bound { .. })) => {
+                self.core.close_socket(id);
                 Ok(())
             }
             _ => Err(Error::NotBound),
@@ -49,12 +49,10 @@ impl<D: NetDevice> NetStack<D> {
     /// `buf.len()` bytes of it into `buf` (the rest is discarded, as in the
     /// lab) and returns (source IPv4 in host order, source port, bytes copied).
     pub fn try_recv(&mut self, port: u16, buf: &mut [u8]) -> Result<(u32, u16, usize), Error> {
-        let core = &mut self.core;
-        let id = core.table.by_port(port).ok_or(Error::NotBound)?;
-        if !matches!(core.table.state(id), State::Bound { .. }) {
+        let Some((id, handle, LabState::Bound { .. })) = self.core.table.lab_port(port) else {
             return Err(Error::NotBound);
-        }
-        let (src, src_port, len) = core.recv(id, buf)?;
+        };
+        let (src, src_port, len) = self.core.lab_recv(id, handle, buf)?;
         Ok((src.into(), src_port, len))
     }
 
@@ -63,17 +61,23 @@ impl<D: NetDevice> NetStack<D> {
     /// binds, and such a port gets a send-only socket that receives nothing.
     pub fn send(&mut self, sport: u16, dst: u32, dport: u16, payload: &[u8]) -> Result<(), Error> {
         let core = &mut self.core;
-        let id = match core.table.by_port(sport) {
-            Some(id) => id,
-            None => core.take_port(State::SendOnly { port: sport })?,
+        let (id, handle) = match core.table.lab_port(sport) {
+            Some((id, handle, _)) => (id, handle),
+            None => {
+                let id = core.take_port(LabState::SendOnly { port: sport })?;
+                let Entry::Lab { handle, .. } = *core.table.entry(id) else {
+                    unreachable!("take_port opens lab ports")
+                };
+                (id, handle)
+            }
         };
-        core.send_to(id, (Ipv4Address::from(dst), dport), payload)
+        core.lab_send(id, handle, (Ipv4Address::from(dst), dport), payload)
     }
 
-    /// The socket using local `port`, if any: the one a sleeper in `recv` or
-    /// `send` on that port waits for.
+    /// The socket using local UDP `port`, if any: the one a sleeper in `recv`
+    /// or `send` on that port waits for.
     pub fn port_socket(&self, port: u16) -> Option<SocketId> {
-        self.core.table.by_port(port)
+        self.core.table.by_udp_port(port)
     }
 
     /// Opens a socket that exchanges datagrams with `raddr:rport` (host order)
@@ -87,7 +91,7 @@ impl<D: NetDevice> NetStack<D> {
         if remote.0.is_unspecified() || rport == 0 {
             return Err(Error::Invalid);
         }
-        self.core.take_port(State::Connected {
+        self.core.take_port(LabState::Connected {
             port: lport,
             remote,
             queued: 0,
@@ -97,54 +101,96 @@ impl<D: NetDevice> NetStack<D> {
     /// Sends `payload` as one datagram on a connected socket.
     pub fn try_write(&mut self, id: SocketId, payload: &[u8]) -> Result<usize, Error> {
         let core = &mut self.core;
-        let State::Connected { remote, .. } = core.table.state(id) else {
+        let Entry::Lab {
+            handle,
+            state: LabState::Connected { remote, .. },
+        } = *core.table.entry(id)
+        else {
             return Err(Error::BadSocket);
         };
-        core.send_to(id, remote, payload)?;
+        core.lab_send(id, handle, remote, payload)?;
         Ok(payload.len())
     }
 
     /// Takes the next datagram of a connected socket into `buf`, truncated.
     pub fn try_read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Error> {
         let core = &mut self.core;
-        if !matches!(core.table.state(id), State::Connected { .. }) {
+        let Entry::Lab {
+            handle,
+            state: LabState::Connected { .. },
+        } = *core.table.entry(id)
+        else {
             return Err(Error::BadSocket);
-        }
-        let (_, _, len) = core.recv(id, buf)?;
+        };
+        let (_, _, len) = core.lab_recv(id, handle, buf)?;
         Ok(len)
     }
 
-    /// Closes any open socket; what it queued is discarded.
+    /// Closes any open socket, of any kind. A lab port's queued datagrams are
+    /// discarded; a TCP connection is closed gracefully (see [`crate::bsd`]).
     pub fn close(&mut self, id: SocketId) -> Result<(), Error> {
-        let core = &mut self.core;
-        if core.table.state(id) == State::Free {
-            return Err(Error::BadSocket);
+        if self.core.close_socket(id) {
+            Ok(())
+        } else {
+            Err(Error::BadSocket)
         }
-        core.table.close(&mut core.sockets, id);
-        Ok(())
     }
 }
 
 impl Core {
-    /// Claims the local port of `state`. A send-only socket on that port
-    /// becomes the new kind (keeping the datagrams it still has to send);
-    /// any other owner means the port is taken.
-    pub(crate) fn take_port(&mut self, state: State) -> Result<SocketId, Error> {
-        let port = state.port().ok_or(Error::Invalid)?;
-        match self.table.by_port(port) {
-            Some(id) if matches!(self.table.state(id), State::SendOnly { .. }) => {
-                self.table.set_state(id, state);
-                Ok(id)
-            }
-            Some(_) => Err(Error::AddrInUse),
-            None => self.table.open(&mut self.sockets, state),
+    /// Claims the local port of `state`. A send-only port becomes the new kind
+    /// (keeping the datagrams it still has to send); any other owner, lab or
+    /// BSD, means the port is taken.
+    fn take_port(&mut self, state: LabState) -> Result<SocketId, Error> {
+        let port = state.port();
+        if port == 0 {
+            return Err(Error::Invalid);
+        }
+        match self.table.by_udp_port(port) {
+            Some(id) => match self.table.entry_mut(id) {
+                Some(Entry::Lab {
+                    state: old @ LabState::SendOnly { .. },
+                    ..
+                }) => {
+                    *old = state;
+                    Ok(id)
+                }
+                _ => Err(Error::AddrInUse),
+            },
+            None => self.open_lab(state),
         }
     }
 
-    /// Queues one datagram on socket `id` for `to`.
-    pub(crate) fn send_to(
+    /// Opens a lab port on a free slot. When the table is full, a send-only
+    /// port whose datagrams have all left gives up its slot: those are only a
+    /// cache of source ports.
+    fn open_lab(&mut self, state: LabState) -> Result<SocketId, Error> {
+        if self.table.is_full() {
+            let idle = self
+                .table
+                .open_ids()
+                .find(|&id| match *self.table.entry(id) {
+                    Entry::Lab {
+                        handle,
+                        state: LabState::SendOnly { .. },
+                    } => self.sockets.get::<udp::Socket>(handle).send_queue() == 0,
+                    _ => false,
+                });
+            self.close_socket(idle.ok_or(Error::NoSpace)?);
+        }
+        let handle = self.table.take_udp(&mut self.sockets);
+        let socket = self.sockets.get_mut::<udp::Socket>(handle);
+        // The port is not 0 and the socket comes unbound: this cannot fail.
+        let _ = socket.bind(state.port());
+        let id = self.table.insert(Entry::Lab { handle, state });
+        Ok(id.expect("a slot was free"))
+    }
+
+    /// Queues one datagram on lab socket `id` for `to`.
+    fn lab_send(
         &mut self,
         id: SocketId,
+        handle: SocketHandle,
         to: (Ipv4Address, u16),
         payload: &[u8],
     ) -> Result<(), Error> {
@@ -152,21 +198,29 @@ impl Core {
             return Err(Error::TooBig);
         }
         let endpoint = IpEndpoint::new(IpAddress::Ipv4(to.0), to.1);
-        let socket = self.sockets.get_mut::<udp::Socket>(self.table.handle(id));
-        socket.send_slice(payload, endpoint).map_err(|e| match e {
+        let socket = self.sockets.get_mut::<udp::Socket>(handle);
+        let sent = socket.send_slice(payload, endpoint).map_err(|e| match e {
             udp::SendError::BufferFull => Error::WouldBlock,
             udp::SendError::Unaddressable => Error::Invalid,
-        })
+        });
+        if sent == Err(Error::WouldBlock) {
+            self.observe(id);
+        }
+        sent
     }
 
-    /// Takes the oldest datagram of socket `id`: (source, source port, bytes copied).
-    pub(crate) fn recv(
+    /// Takes the oldest datagram of lab socket `id`: (source, source port, bytes copied).
+    fn lab_recv(
         &mut self,
         id: SocketId,
+        handle: SocketHandle,
         buf: &mut [u8],
     ) -> Result<(Ipv4Address, u16, usize), Error> {
-        let socket = self.sockets.get_mut::<udp::Socket>(self.table.handle(id));
-        let (payload, meta) = socket.recv().map_err(|_| Error::WouldBlock)?;
+        let socket = self.sockets.get_mut::<udp::Socket>(handle);
+        let Ok((payload, meta)) = socket.recv() else {
+            self.observe(id);
+            return Err(Error::WouldBlock);
+        };
         let len = payload.len().min(buf.len());
         buf[..len].copy_from_slice(&payload[..len]);
         self.table.dequeued(id);

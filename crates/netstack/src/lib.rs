@@ -19,6 +19,9 @@
 //! socket, and the next `poll` has smoltcp resolve the neighbor (ARP) and write
 //! the frame straight into a TX slot lent by [`TxRing::transmit`].
 //!
+//! Beside the lab's ports, [`bsd`] offers BSD sockets (TCP in `tcp.rs`, UDP and
+//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client and [`dns`] a resolver.
+//!
 //! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
 //! `cargo test` on the host, two stacks talking over an in-memory link.
 #![cfg_attr(not(test), no_std)]
@@ -26,24 +29,34 @@
 
 extern crate alloc;
 
+pub mod bsd;
 mod classify;
 mod counters;
 pub mod device;
+mod dgram;
+pub mod dhcp;
+pub mod dns;
 #[cfg(test)]
 mod fixtures;
 pub mod lab;
 mod phy;
 pub mod socket;
 pub mod stack;
+mod tcp;
 pub mod trace;
 
 use core::fmt;
 
+pub use abi::errno::Errno;
+pub use bsd::{Bsd, Readiness, Shutdown, SockKind};
 pub use counters::{Counters, DropReason, Drops};
 pub use device::{NetDevice, RxRing, TxRing};
+pub use dhcp::Lease;
+pub use dns::{QueryId, QueryStatus};
 pub use phy::Tracer;
 pub use socket::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
-pub use stack::{Config, NetStack, PollResult, RX_BUDGET};
+pub use stack::{Config, NetStack, PollResult, RX_BUDGET, SocketCounts};
+pub use tcp::SocketLimits;
 
 /// Why a socket operation did not happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

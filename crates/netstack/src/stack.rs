@@ -2,25 +2,33 @@
 //!
 //! The kernel keeps one `NetStack` behind one lock and calls [`NetStack::poll`]
 //! from the NIC interrupt and from the timer (when [`NetStack::poll_at`] says
-//! work is due). `poll` moves frames in both directions and reports which
-//! sockets became readable or writable, so the kernel wakes only their sleepers.
+//! work is due). `poll` moves frames in both directions, runs the sockets'
+//! timers, and reports which sockets became readable or writable, so the
+//! kernel wakes only their sleepers.
 //!
 //! Ingress, one frame at a time:
 //!
 //! ```text
 //! RxRing::receive lends a frame
 //!   -> counted, traced
-//!   -> classify()           well formed? for us? ARP/ICMP (smoltcp's) or UDP?
-//!   -> SocketTable::admit() which socket? room in its 16-datagram queue?
+//!   -> classify()           well formed? for us? ARP/ICMP/DHCP (smoltcp's), echo, UDP or TCP?
+//!   -> admission            UDP/echo: which socket, room in its queue?  TCP: which socket?
 //!   -> Interface::poll_ingress_single through a one-frame Phy
-//!   -> smoltcp copies the payload into that UDP socket's receive buffer
+//!   -> smoltcp copies the payload into that socket's receive buffer
 //! ```
 //!
 //! A dropped frame stops at the step that rejects it and is counted there.
+//! A TCP segment that no socket takes is counted `NoSocket` but still given
+//! to smoltcp, which answers it with a RST (that is how `connect` learns
+//! "refused"); a SYN for a listener whose backlog is all busy is dropped
+//! (`QueueFull`) so that the client retries.
+//!
+//! Then, once per poll: DHCP, TCP (listeners, orphans) and DNS upkeep,
+//! egress, and the readiness report.
 
 use alloc::vec;
 
-use smoltcp::iface::{self, Interface, SocketSet};
+use smoltcp::iface::{self, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
@@ -28,8 +36,11 @@ use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 use crate::classify::{ETH_HEADER_LEN, Host, Verdict, classify};
 use crate::counters::{Counters, DropReason};
 use crate::device::{NetDevice, RxRing, TxRing};
+use crate::dgram::Proto;
+use crate::dhcp::Lease;
 use crate::phy::{Phy, Tracer, TxSide};
-use crate::socket::{SocketMask, SocketTable};
+use crate::socket::{Entry, SocketId, SocketMask, SocketTable};
+use crate::tcp::{SocketLimits, TcpPool};
 use crate::trace::{Direction, trace_drop, trace_frame};
 
 /// Most frames one `poll` takes from the driver, so that a flood cannot keep
@@ -37,16 +48,18 @@ use crate::trace::{Direction, trace_drop, trace_frame};
 /// the budget ran out.
 pub const RX_BUDGET: usize = 64;
 
-/// How the interface is addressed.
+/// How the interface is addressed, and how big its sockets are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// 0.0.0.0 for none yet (e.g. before DHCP).
     pub addr: Ipv4Address,
     pub prefix_len: u8,
     /// Where packets for other networks go.
     pub gateway: Option<Ipv4Address>,
-    /// Seeds smoltcp's choices (e.g. TCP initial sequence numbers later);
-    /// should differ between boots.
+    /// Seeds smoltcp's choices (TCP initial sequence numbers), the first
+    /// ephemeral port and DNS query ids; should differ between boots.
     pub random_seed: u64,
+    pub limits: SocketLimits,
 }
 
 impl Default for Config {
@@ -57,6 +70,7 @@ impl Default for Config {
             prefix_len: 24,
             gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
             random_seed: 0,
+            limits: SocketLimits::default(),
         }
     }
 }
@@ -64,12 +78,30 @@ impl Default for Config {
 /// What one `poll` changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollResult {
-    /// Sockets that received at least one datagram.
+    /// Sockets that became readable (data, a connection to accept, end of
+    /// stream, a finished DNS query), hung up or failed.
     pub readable: SocketMask,
-    /// Sockets whose full send queue got room again.
+    /// Sockets that became writable (room again, connected), hung up or failed.
     pub writable: SocketMask,
     /// The RX budget ran out: frames may still wait; poll again soon.
     pub rx_pending: bool,
+    /// DHCP acquired, changed or lost the interface's address.
+    pub config_changed: bool,
+}
+
+/// How many sockets of each sort exist: for leak checks and `netstat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketCounts {
+    /// Open socket ids (lab ports, BSD sockets, DNS queries).
+    pub open: usize,
+    /// smoltcp TCP sockets: connections, listeners, orphans.
+    pub tcp: usize,
+    /// Closed TCP connections still finishing their handshake.
+    pub orphans: usize,
+    /// Closed UDP sockets kept for reuse.
+    pub spare_udp: usize,
+    /// Every smoltcp socket, of any kind.
+    pub smoltcp: usize,
 }
 
 /// The network stack of one NIC.
@@ -84,8 +116,17 @@ pub(crate) struct Core {
     pub iface: Interface,
     pub sockets: SocketSet<'static>,
     pub table: SocketTable,
+    pub tcp: TcpPool,
     pub host: Host,
+    pub gateway: Option<Ipv4Address>,
     pub side: TxSide,
+    /// The next ephemeral port to try.
+    pub next_port: u16,
+    /// xorshift64 state, for DNS query ids.
+    pub rng: u64,
+    /// The DHCP client's socket, while it runs, and its lease.
+    pub dhcp: Option<SocketHandle>,
+    pub lease: Option<Lease>,
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -95,7 +136,7 @@ impl<D: NetDevice> NetStack<D> {
         &mut self.dev
     }
 
-    /// Brings up an interface on `dev` with a static address.
+    /// Brings up an interface on `dev` with a static address (or none).
     ///
     /// # Panics
     /// If the device's MAC address is not unicast (smoltcp refuses it), or its
@@ -104,11 +145,6 @@ impl<D: NetDevice> NetStack<D> {
         let mtu = dev.mtu();
         assert!(mtu >= 576, "an IPv4 link carries at least 576 bytes");
         let mac = EthernetAddress(dev.mac());
-        let host = Host {
-            mac,
-            ip: Ipv4Cidr::new(config.addr, config.prefix_len),
-            mtu,
-        };
         let mut side = TxSide {
             counters: Counters::default(),
             tracer: None,
@@ -123,30 +159,32 @@ impl<D: NetDevice> NetStack<D> {
             side: &mut side,
             mtu,
         };
-        let mut iface = Interface::new(iface_config, &mut phy, Instant::ZERO);
-        iface.update_ip_addrs(|addrs| {
-            // A new interface has no address yet, and room for two.
-            let _ = addrs.push(IpCidr::Ipv4(host.ip));
-        });
-        if let Some(gateway) = config.gateway {
-            // The route table is empty, so this cannot be full.
-            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
-        }
-        NetStack {
-            dev,
-            core: Core {
-                iface,
-                sockets: SocketSet::new(vec![]),
-                table: SocketTable::new(mtu),
-                host,
-                side,
+        let iface = Interface::new(iface_config, &mut phy, Instant::ZERO);
+        let mut core = Core {
+            iface,
+            sockets: SocketSet::new(vec![]),
+            table: SocketTable::new(mtu),
+            tcp: TcpPool::new(config.limits),
+            host: Host {
+                mac,
+                ip: None,
+                mtu,
+                dhcp: false,
             },
-        }
+            gateway: None,
+            side,
+            next_port: Core::first_ephemeral(config.random_seed),
+            rng: config.random_seed | 1,
+            dhcp: None,
+            lease: None,
+        };
+        core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
+        NetStack { dev, core }
     }
 
     /// Moves frames: up to [`RX_BUDGET`] from the driver into the sockets,
-    /// then whatever the sockets have to send into the TX ring. `now_ms` is a
-    /// monotonic clock in milliseconds (ARP timeouts, retransmissions).
+    /// runs the sockets' timers, then sends whatever the sockets have into the
+    /// TX ring. `now_ms` is a monotonic clock in milliseconds.
     pub fn poll(&mut self, now_ms: u64) -> PollResult {
         let now = instant(now_ms);
         let mut result = PollResult::default();
@@ -154,26 +192,30 @@ impl<D: NetDevice> NetStack<D> {
         let (rx, tx) = self.dev.split();
         core.iface.poll_maintenance(now);
         let mut taken = 0;
-        while taken < RX_BUDGET
-            && rx
-                .receive(|frame| core.ingress(now, frame, tx, &mut result))
-                .is_some()
-        {
+        while taken < RX_BUDGET && rx.receive(|frame| core.ingress(now, frame, tx)).is_some() {
             taken += 1;
         }
         result.rx_pending = taken == RX_BUDGET;
-        core.egress(now, tx, &mut result);
+        result.config_changed = core.dhcp_housekeeping();
+        core.tcp_housekeeping(now_ms);
+        core.dns_housekeeping(now_ms);
+        core.egress(now, tx);
+        core.report(&mut result);
         result
     }
 
-    /// When `poll` should run next even if no frame arrives (an ARP retry,
-    /// a datagram waiting for a TX slot), in the same clock as `now_ms`;
-    /// `None` when only a frame can create work. Never earlier than `now_ms`,
-    /// which means "now".
+    /// When `poll` should run next even if no frame arrives (a retransmission,
+    /// an ARP retry, a datagram waiting for a TX slot, a DNS retry), in the
+    /// same clock as `now_ms`; `None` when only a frame can create work.
+    /// Never earlier than `now_ms`, which means "now".
     pub fn poll_at(&mut self, now_ms: u64) -> Option<u64> {
         let core = &mut self.core;
-        let at = core.iface.poll_at(instant(now_ms), &core.sockets)?;
-        Some(u64::try_from(at.total_millis()).map_or(now_ms, |at| at.max(now_ms)))
+        let smoltcp = core
+            .iface
+            .poll_at(instant(now_ms), &core.sockets)
+            .map(|at| u64::try_from(at.total_millis()).unwrap_or(0));
+        let ours = [smoltcp, core.tcp.next_deadline(), core.dns_deadline()];
+        ours.into_iter().flatten().min().map(|at| at.max(now_ms))
     }
 
     /// The counters, including the drops the NIC made itself.
@@ -181,6 +223,19 @@ impl<D: NetDevice> NetStack<D> {
         let mut counters = self.core.side.counters;
         counters.drops.rx_ring_full = self.dev.rx_missed();
         counters
+    }
+
+    /// How many sockets exist, by sort.
+    pub fn socket_counts(&self) -> SocketCounts {
+        let core = &self.core;
+        let (tcp, orphans) = core.tcp.counts();
+        SocketCounts {
+            open: core.table.open_ids().count(),
+            tcp,
+            orphans,
+            spare_udp: core.table.spare_udp(),
+            smoltcp: core.sockets.iter().count(),
+        }
     }
 
     /// Installs (or with `None` removes) a sink for one trace line per layer
@@ -194,10 +249,25 @@ impl<D: NetDevice> NetStack<D> {
         self.core.host.mac.0
     }
 
-    /// The interface's IPv4 address and prefix length.
+    /// The interface's IPv4 address and prefix length; 0.0.0.0/0 if none.
     pub fn ipv4(&self) -> (Ipv4Address, u8) {
-        let ip = self.core.host.ip;
-        (ip.address(), ip.prefix_len())
+        self.core
+            .host
+            .ip
+            .map_or((Ipv4Address::UNSPECIFIED, 0), |ip| {
+                (ip.address(), ip.prefix_len())
+            })
+    }
+
+    /// The default gateway, if any.
+    pub fn gateway(&self) -> Option<Ipv4Address> {
+        self.core.gateway
+    }
+
+    /// Sets a static address (0.0.0.0 for none) and gateway, e.g. when DHCP
+    /// gave nothing. Connections from the old address are dropped by smoltcp.
+    pub fn set_ipv4(&mut self, addr: Ipv4Address, prefix_len: u8, gateway: Option<Ipv4Address>) {
+        self.core.set_ipv4(Some((addr, prefix_len)), gateway);
     }
 }
 
@@ -206,14 +276,36 @@ fn instant(ms: u64) -> Instant {
 }
 
 impl Core {
-    /// One received frame, from the driver's slot to a socket (or a drop).
-    fn ingress<T: TxRing>(
+    /// Gives the interface `cidr` (none if `None` or 0.0.0.0) and a default
+    /// route via `gateway`.
+    pub(crate) fn set_ipv4(
         &mut self,
-        now: Instant,
-        frame: &[u8],
-        tx: &mut T,
-        result: &mut PollResult,
+        cidr: Option<(Ipv4Address, u8)>,
+        gateway: Option<Ipv4Address>,
     ) {
+        let cidr = cidr
+            .filter(|(addr, _)| !addr.is_unspecified())
+            .map(|(addr, prefix_len)| Ipv4Cidr::new(addr, prefix_len));
+        let gateway = cidr.and(gateway);
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            if let Some(cidr) = cidr {
+                // Just cleared: there is room.
+                let _ = addrs.push(IpCidr::Ipv4(cidr));
+            }
+        });
+        let routes = self.iface.routes_mut();
+        routes.remove_default_ipv4_route();
+        if let Some(gateway) = gateway {
+            // The only route was just removed: there is room.
+            let _ = routes.add_default_ipv4_route(gateway);
+        }
+        self.host.ip = cidr;
+        self.gateway = gateway;
+    }
+
+    /// One received frame, from the driver's slot to a socket (or a drop).
+    fn ingress<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let counters = &mut self.side.counters;
         counters.rx_frames += 1;
         counters.rx_bytes += frame.len() as u64;
@@ -221,18 +313,33 @@ impl Core {
             // Trace output is best effort; see phy.rs.
             let _ = trace_frame(out, Direction::Rx, frame);
         }
-        let receiver = match classify(frame, &self.host) {
-            Ok(Verdict::Stack) => None,
+        let mut receiver = None;
+        let mut segment = None;
+        match classify(frame, &self.host) {
+            Ok(Verdict::Stack) => {}
             Ok(Verdict::Udp {
                 src,
                 src_port,
+                dst,
                 dst_port,
-            }) => match self.table.admit(src, src_port, dst_port) {
-                Ok(id) => Some(id),
+            }) => match self.table.admit_udp(src, src_port, dst, dst_port) {
+                Ok(id) => receiver = Some(id),
                 Err(reason) => return self.discard(reason),
             },
+            Ok(Verdict::Echo { ident, request }) => match self.table.admit_echo(ident, request) {
+                Ok(id) => receiver = id,
+                Err(reason) => return self.discard(reason),
+            },
+            Ok(Verdict::Tcp(seg)) => match self.tcp_acceptor(&seg) {
+                Some(acceptor) => segment = Some((acceptor, seg.rst)),
+                None if seg.syn && !seg.ack && self.tcp_listening_on(seg.dst_port) => {
+                    return self.discard(DropReason::QueueFull);
+                }
+                // Counted, and still handed on: smoltcp answers with a RST.
+                None => self.discard(DropReason::NoSocket),
+            },
             Err(reason) => return self.discard(reason),
-        };
+        }
         let mut phy = Phy {
             rx: Some(frame),
             tx,
@@ -242,14 +349,26 @@ impl Core {
         self.iface
             .poll_ingress_single(now, &mut phy, &mut self.sockets);
         if let Some(id) = receiver {
-            // classify() admits only what smoltcp accepts, and the socket has
-            // room for every admitted datagram: it must have arrived.
-            debug_assert!(
-                self.sockets
-                    .get::<udp::Socket>(self.table.handle(id))
-                    .can_recv()
-            );
-            result.readable.insert(id);
+            debug_assert!(self.delivered(id), "smoltcp dropped an admitted datagram");
+            self.icmp_collect(id);
+        }
+        if let Some(((handle, before), rst)) = segment {
+            self.tcp_after_segment(handle, before, rst);
+        }
+    }
+
+    /// Whether socket `id` holds a datagram: what admission promised.
+    fn delivered(&self, id: SocketId) -> bool {
+        let udp = |handle| self.sockets.get::<udp::Socket>(handle).can_recv();
+        match self.table.entry(id) {
+            Entry::Lab { handle, .. } => udp(*handle),
+            Entry::Query(q) => udp(q.handle),
+            Entry::Dgram(d) if d.proto == Proto::Udp => udp(d.handle),
+            Entry::Dgram(d) => self
+                .sockets
+                .get::<smoltcp::socket::icmp::Socket>(d.handle)
+                .can_recv(),
+            Entry::Free | Entry::Tcp(_) => false,
         }
     }
 
@@ -261,32 +380,17 @@ impl Core {
     }
 
     /// Sends what the sockets hold until they are empty or the TX ring is full.
-    fn egress<T: TxRing>(&mut self, now: Instant, tx: &mut T, result: &mut PollResult) {
-        let mut blocked = SocketMask::default();
-        for (id, handle) in self.table.open_sockets() {
-            if !self.sockets.get::<udp::Socket>(handle).can_send() {
-                blocked.insert(id);
-            }
-        }
+    fn egress<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
         let mut phy = Phy {
             rx: None,
             tx,
             side: &mut self.side,
             mtu: self.host.mtu,
         };
-        // Each round sends at most one datagram per socket.
+        // Each round sends at most one packet per socket.
         while self.iface.poll_egress(now, &mut phy, &mut self.sockets)
             == iface::PollResult::SocketStateChanged
         {}
-        for id in blocked.iter() {
-            if self
-                .sockets
-                .get::<udp::Socket>(self.table.handle(id))
-                .can_send()
-            {
-                result.writable.insert(id);
-            }
-        }
     }
 }
 
