@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use netstack::{Config, NetDevice, NetStack, RxRing, TxRing};
+use netstack::{Config, NetDevice, NetStack, PollResult, RxRing, TxRing};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
@@ -169,16 +169,72 @@ pub fn gateway_config() -> Config {
 /// Two stacks on one link: the guest 10.0.2.15 and the "host" 10.0.2.2.
 /// Also returns the ports guest->host and host->guest.
 pub fn pair() -> (Stack, Stack, Port, Port) {
+    pair_with(guest_config(), gateway_config())
+}
+
+/// [`pair`] with configurations of the test's choosing.
+pub fn pair_with(guest: Config, gw: Config) -> (Stack, Stack, Port, Port) {
     let (to_gw, to_guest) = (Port::new(32), Port::new(32));
     let guest = NetStack::new(
         LinkDevice::new(GUEST_MAC, to_guest.clone(), to_gw.clone()),
-        guest_config(),
+        guest,
     );
-    let gw = NetStack::new(
-        LinkDevice::new(GW_MAC, to_gw.clone(), to_guest.clone()),
-        gateway_config(),
-    );
+    let gw = NetStack::new(LinkDevice::new(GW_MAC, to_gw.clone(), to_guest.clone()), gw);
     (guest, gw, to_gw, to_guest)
+}
+
+/// Two stacks on one link and a clock: each `step` is one millisecond in
+/// which both stacks poll once.
+pub struct Net {
+    pub guest: Stack,
+    pub host: Stack,
+    pub to_host: Port,
+    pub to_guest: Port,
+    pub now: u64,
+}
+
+impl Net {
+    pub fn new() -> Net {
+        Net::with(guest_config(), gateway_config())
+    }
+
+    pub fn with(guest: Config, host: Config) -> Net {
+        let (guest, host, to_host, to_guest) = pair_with(guest, host);
+        Net {
+            guest,
+            host,
+            to_host,
+            to_guest,
+            now: 0,
+        }
+    }
+
+    /// One millisecond: both stacks poll; returns what each poll reported.
+    pub fn step(&mut self) -> (PollResult, PollResult) {
+        self.now += 1;
+        (self.guest.poll(self.now), self.host.poll(self.now))
+    }
+
+    /// Steps until `done` holds, for at most `limit_ms`; panics beyond.
+    pub fn until(&mut self, limit_ms: u64, mut done: impl FnMut(&mut Net) -> bool) {
+        let end = self.now + limit_ms;
+        while !done(self) {
+            assert!(self.now < end, "not done after {limit_ms} ms");
+            self.step();
+        }
+    }
+
+    /// Steps for `ms` milliseconds.
+    pub fn run(&mut self, ms: u64) {
+        for _ in 0..ms {
+            self.step();
+        }
+    }
+}
+
+/// `ip:port` as the socket calls take it.
+pub fn sa(ip: Ipv4Address, port: u16) -> std::net::SocketAddrV4 {
+    std::net::SocketAddrV4::new(ip, port)
 }
 
 /// The guest stack alone; the test is the other host. Returns the stack, the
@@ -212,7 +268,7 @@ fn frame(dst: [u8; 6], src: [u8; 6], ethertype: EthernetProtocol, body_len: usiz
     buf
 }
 
-fn ipv4(
+pub fn ipv4(
     dst_mac: [u8; 6],
     src: Ipv4Address,
     dst: Ipv4Address,
@@ -248,6 +304,29 @@ pub fn udp_to_guest(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
         &mut UdpPacket::new_unchecked(&mut buf[34..]),
         &IpAddress::Ipv4(GW_IP),
         &IpAddress::Ipv4(GUEST_IP),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// A UDP datagram from the gateway's MAC, with any addresses and ports.
+pub fn udp_frame(
+    dst_mac: [u8; 6],
+    src: (Ipv4Address, u16),
+    dst: (Ipv4Address, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut buf = ipv4(dst_mac, src.0, dst.0, IpProtocol::Udp, 8 + payload.len());
+    let udp = UdpRepr {
+        src_port: src.1,
+        dst_port: dst.1,
+    };
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut buf[34..]),
+        &IpAddress::Ipv4(src.0),
+        &IpAddress::Ipv4(dst.0),
         payload.len(),
         |b| b.copy_from_slice(payload),
         &ChecksumCapabilities::default(),
