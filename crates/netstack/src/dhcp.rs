@@ -74,6 +74,8 @@ impl Core {
                 dns_servers: config.dns_servers.iter().copied().collect(),
                 server: config.server.address,
             }),
+            // The client starts by saying so: nothing to undo then.
+            Some(dhcpv4::Event::Deconfigured) if self.lease.is_none() => return false,
             Some(dhcpv4::Event::Deconfigured) => None,
         };
         match &lease {

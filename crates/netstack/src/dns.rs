@@ -163,7 +163,7 @@ pub enum QueryStatus {
 
 enum Progress {
     /// Sent `tries` times; the next try or the verdict is due at `deadline`
-    /// (set by the first poll after each send).
+    /// (the first poll sets the first one: `start_query` has no clock).
     Waiting {
         tries: u32,
         deadline: Option<u64>,
@@ -224,7 +224,7 @@ impl Query {
                     self.progress = Progress::Done(Err(ETIMEDOUT));
                 } else {
                     *tries += 1;
-                    *deadline = None;
+                    *deadline = Some(now + (FIRST_TIMEOUT_MS << (*tries - 1)));
                     self.send(sockets);
                 }
             }

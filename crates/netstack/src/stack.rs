@@ -24,7 +24,7 @@
 //! (`QueueFull`) so that the client retries.
 //!
 //! Then, once per poll: DHCP, TCP (listeners, orphans) and DNS upkeep,
-//! egress, and the readiness report.
+//! egress, freeing the orphans that are done, and the readiness report.
 
 use alloc::vec;
 
@@ -200,6 +200,7 @@ impl<D: NetDevice> NetStack<D> {
         core.tcp_housekeeping(now_ms);
         core.dns_housekeeping(now_ms);
         core.egress(now, tx);
+        core.tcp_reap(now_ms);
         core.report(&mut result);
         result
     }

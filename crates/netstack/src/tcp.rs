@@ -532,6 +532,8 @@ impl Core {
                 } else {
                     s.close();
                 }
+                // The last ACK must leave before `tcp_reap` frees the socket.
+                s.set_ack_delay(None);
                 self.tcp.orphan(handle);
             }
         }
@@ -639,7 +641,8 @@ impl Core {
         })
     }
 
-    /// Timers and upkeep, once per poll: re-arm listeners, reap orphans.
+    /// Before egress, once per poll: re-arm listeners, drain orphans and abort
+    /// those past their deadline.
     pub(crate) fn tcp_housekeeping(&mut self, now: u64) {
         let (pool, sockets) = (&mut self.tcp, &mut self.sockets);
         for entry in self.table.entries_mut() {
@@ -669,30 +672,43 @@ impl Core {
                 }
             }
         }
-        let mut i = 0;
-        while i < pool.orphans.len() {
-            let orphan = &mut pool.orphans[i];
+        for orphan in &mut pool.orphans {
             let s = sockets.get_mut::<tcp::Socket>(orphan.handle);
             // Nobody will read it; keep the window open so the peer can finish.
             let _ = s.recv(|data| (data.len(), ()));
-            let finished = match s.state() {
-                S::TimeWait => true,
-                S::Closed => s.remote_endpoint().is_none(),
-                _ => false,
-            };
             let deadline = *orphan
                 .deadline
                 .get_or_insert(now + pool.limits.orphan_timeout_ms);
-            if finished || (now >= deadline && s.state() == S::Closed) {
-                let handle = pool.orphans.swap_remove(i).handle;
-                pool.free(sockets, handle);
-                continue;
-            }
-            if now >= deadline {
+            if now >= deadline && s.state() != S::Closed {
                 s.abort();
                 orphan.deadline = Some(now + ABORT_GRACE_MS);
             }
-            i += 1;
+        }
+    }
+
+    /// After egress, once per poll: frees the orphans that are done. One in
+    /// TIME-WAIT is done once it has sent its last ACK, which egress just did
+    /// (unless every TX slot was busy: then a retransmitted FIN gets a RST).
+    pub(crate) fn tcp_reap(&mut self, now: u64) {
+        let (pool, sockets) = (&mut self.tcp, &mut self.sockets);
+        let mut i = 0;
+        while i < pool.orphans.len() {
+            let orphan = &pool.orphans[i];
+            let s = sockets.get::<tcp::Socket>(orphan.handle);
+            let done = match s.state() {
+                S::TimeWait => true,
+                // After an abort: once its RST is out, or given up.
+                S::Closed => {
+                    s.remote_endpoint().is_none() || orphan.deadline.is_some_and(|d| now >= d)
+                }
+                _ => false,
+            };
+            if done {
+                let handle = pool.orphans.swap_remove(i).handle;
+                pool.free(sockets, handle);
+            } else {
+                i += 1;
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Steady traffic allocates nothing: after warm-up (sockets opened, neighbors
-//! known), sending, polling and receiving datagrams never touch the heap.
+//! known), sending, polling and receiving datagrams, pings and TCP segments
+//! never touch the heap.
 //! A counting global allocator checks it; it counts only on the thread that
 //! asks, so the test harness's own threads do not disturb the count.
 
@@ -9,6 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::*;
+use netstack::SockKind;
 
 struct Counting;
 
@@ -107,6 +109,46 @@ fn flood_and_drops_allocate_nothing() {
     let drops = guest.counters().drops;
     assert_eq!((drops.no_socket, drops.malformed), (100, 100));
     assert_eq!(drops.queue_full, 50 * (20 - 16));
+}
+
+#[test]
+fn tcp_and_echo_traffic_allocate_nothing() {
+    let mut net = Net::new();
+    let l = net.host.bsd().open(SockKind::Stream).unwrap();
+    net.host.bsd().bind(l, sa(GW_IP, 80)).unwrap();
+    net.host.bsd().listen(l, 1).unwrap();
+    let c = net.guest.bsd().open(SockKind::Stream).unwrap();
+    net.guest.bsd().connect(c, sa(GW_IP, 80)).unwrap();
+    net.until(100, |n| n.guest.bsd().poll_connect(c) == Ok(()));
+    let (s, _) = net.host.bsd().try_accept(l).unwrap();
+    let ping = net.guest.bsd().open(SockKind::Echo).unwrap();
+    let request = [8, 0, 0, 0, 0, 0, 0, 1, b'p', b'i', b'n', b'g'];
+    let exchange = |net: &mut Net| {
+        let mut buf = [0u8; 4096];
+        let mut moved = 0;
+        net.guest.bsd().try_send(c, &[1; 3000]).unwrap();
+        net.guest
+            .bsd()
+            .try_sendto(ping, &request, sa(GW_IP, 0))
+            .unwrap();
+        while moved < 3000 {
+            net.step();
+            while let Ok(n) = net.host.bsd().try_recv(s, &mut buf) {
+                moved += n;
+            }
+        }
+        net.host.bsd().try_send(s, &buf[..100]).unwrap();
+        net.run(20);
+        assert_eq!(net.guest.bsd().try_recv(c, &mut buf), Ok(100));
+        assert_eq!(net.guest.bsd().try_recv(ping, &mut buf), Ok(12));
+    };
+    exchange(&mut net); // the first use of every buffer
+    let n = allocations(|| {
+        for _ in 0..100 {
+            exchange(&mut net);
+        }
+    });
+    assert_eq!(n, 0, "allocations during 100 exchanges");
 }
 
 #[test]
