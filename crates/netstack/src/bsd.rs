@@ -14,7 +14,7 @@
 //!
 //! Blocking is the kernel's: an operation that cannot proceed says `EAGAIN`
 //! (`EINPROGRESS` for a connect), and the kernel sleeps on the socket's channel
-//! until a [`PollResult`](crate::PollResult) names it, then retries; after a send
+//! until a [`PollResult`] names it, then retries; after a send
 //! it polls so that the data leaves at once. A poll names a socket when one of
 //! its [`Readiness`] flags rose since the kernel last looked (every operation
 //! here counts as looking), so sleepers are woken only by what concerns them.

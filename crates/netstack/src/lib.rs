@@ -8,8 +8,8 @@
 //! 2. [`stack`]: [`NetStack::poll`] counts and traces the frame, then
 //!    `classify` (in `classify.rs`) checks it with smoltcp's wire parsers:
 //!    well formed, for this host, UDP to some port.
-//! 3. [`socket`]: `SocketTable::admit` picks the socket bound to that port and
-//!    reserves a place in its 16-datagram queue, or drops and counts the frame.
+//! 3. [`socket`]: `SocketTable::admit_udp` picks the socket bound to that port
+//!    and reserves a place in its 16-datagram queue, or drops and counts the frame.
 //! 4. `phy.rs`: smoltcp's `Interface` reads the same slot through the `Phy`
 //!    adapter and copies the payload into that socket's receive buffer.
 //! 5. [`lab`]: the kernel's `recv` syscall calls [`NetStack::try_recv`], which

@@ -1,7 +1,7 @@
 //! The socket table: every socket the kernel can name, what kind and state it is
 //! in, and which one an arriving UDP datagram or ICMP echo belongs to.
 //!
-//! A slot holds one [`Entry`]: a net-lab port, a BSD datagram socket (UDP or ICMP
+//! A slot holds one `Entry`: a net-lab port, a BSD datagram socket (UDP or ICMP
 //! echo), a BSD TCP socket, or a DNS query. Entries own their smoltcp sockets
 //! through handles; the kinds' operations live in `lab.rs`, `dgram.rs`, `tcp.rs`
 //! and `dns.rs`, this file only finds, counts and recycles.
