@@ -36,6 +36,7 @@ mod phy;
 pub mod socket;
 pub mod stack;
 pub mod trace;
+pub mod virtq;
 
 use core::fmt;
 
