@@ -291,14 +291,14 @@ impl Vring {
     /// Reads the u16 at byte `off` of the avail (`used` false) or used ring page.
     fn read16(&self, used: bool, off: usize) -> u16 {
         let page = if used { self.used } else { self.avail };
-        assert!(off + 2 <= PGSIZE && off % 2 == 0);
+        assert!(off + 2 <= PGSIZE && off.is_multiple_of(2));
         // SAFETY: inside the ring's page (checked), 2-byte aligned.
         unsafe { (page.add(off) as *const u16).read_volatile() }
     }
 
     /// Writes the u16 at byte `off` of the avail ring page (the driver's side).
     fn write_avail16(&mut self, off: usize, v: u16) {
-        assert!(off + 2 <= PGSIZE && off % 2 == 0);
+        assert!(off + 2 <= PGSIZE && off.is_multiple_of(2));
         // SAFETY: inside the avail page (checked), 2-byte aligned.
         unsafe { (self.avail.add(off) as *mut u16).write_volatile(v) }
     }

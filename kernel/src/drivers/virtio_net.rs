@@ -45,7 +45,7 @@ const NET_HDR_LEN: usize = 12;
 const MAX_FRAME: usize = 1514;
 /// Bytes per buffer slot (two per page); a slot holds header + largest frame.
 const SLOT: usize = 2048;
-const _: () = assert!(NET_HDR_LEN + MAX_FRAME <= SLOT && PGSIZE % SLOT == 0);
+const _: () = assert!(NET_HDR_LEN + MAX_FRAME <= SLOT && PGSIZE.is_multiple_of(SLOT));
 
 /// The register handle, for interrupts.
 pub struct VirtioNet {
