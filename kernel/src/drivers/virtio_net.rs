@@ -70,7 +70,8 @@ pub struct VirtioNetTx {
     bufs: Vec<usize>,
     /// Descriptors the device does not hold (capacity = queue size, so never grows).
     free: Vec<u16>,
-    /// Whether we asked for an interrupt when the device frees a slot.
+    /// Whether we asked for an interrupt when the device frees a slot (only while
+    /// `free` is empty).
     armed: bool,
 }
 
@@ -205,28 +206,34 @@ impl RxRing for VirtioNetRx {
         if self.queue.push(id) {
             self.regs.write32(QUEUE_NOTIFY, RECEIVEQ);
         }
-        // Interrupt on the next frame beyond those already used, so frames left behind
-        // when the stack's RX budget runs out are not stranded without an interrupt.
+        // Interrupt on the next frame the device delivers from now on. Re-arming after
+        // every frame, not only once drained, keeps interrupts coming when the stack stops
+        // short of draining (its RX budget); frames left then go on the next interrupt or
+        // poll.
         self.queue.arm_intr();
         Some(r)
     }
 }
 
 impl VirtioNetTx {
-    /// A free descriptor, reclaiming the ones the device has sent only when none is
-    /// left. With every slot in flight, asks for an interrupt when one comes back, so
-    /// the stack polls (and retries) then.
+    /// A free descriptor. The ones the device has sent are reclaimed only when at most
+    /// one is left.
+    ///
+    /// Taking the last one asks for an interrupt when the device gives any back: the
+    /// stack sees `can_transmit` false until then and keeps its frames, and that
+    /// interrupt's poll is what retries them. (Arming here rather than in
+    /// `can_transmit`, which only gets `&self`, covers the same moment: the ring stays
+    /// full and armed until a reclaim, which disarms.)
     fn take_slot(&mut self) -> Option<u16> {
-        if self.free.is_empty() {
+        if self.free.len() <= 1 {
             self.reclaim();
-            if self.free.is_empty() {
-                self.queue.arm_intr();
-                self.armed = true;
-                // A slot freed before the request took effect raises no interrupt.
-                self.reclaim();
-            }
         }
-        self.free.pop()
+        let id = self.free.pop()?;
+        if self.free.is_empty() {
+            self.queue.arm_intr();
+            self.armed = true;
+        }
+        Some(id)
     }
 
     fn reclaim(&mut self) {
