@@ -3,10 +3,12 @@
 //!
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --all-targets -- -D warnings` (host crates)
-//! 3. `cargo test` (host crates; the in-QEMU tests are `#[ignore]`d there, since they need step 4)
+//! 3. `cargo test --no-fail-fast` (host crates; the in-QEMU tests are `#[ignore]`d there, since
+//!    they need step 4)
 //! 4. `cargo xtask build`
-//! 5. the in-QEMU tests: `cargo test --release -p harness --test '*' -- --include-ignored
-//!    --test-threads=1`, told where the build products are through `XV6NET_*` variables
+//! 5. the in-QEMU tests: `cargo test --release --no-fail-fast -p harness --test '*' --
+//!    --include-ignored --test-threads=1`, told where the build products are through `XV6NET_*`
+//!    variables
 //!
 //! The last line is `N passed, N failed`: N counts tests from every libtest summary, plus one
 //! failure for each step that failed without a failing test (formatting, lint, a build error).
@@ -57,7 +59,11 @@ pub fn run() -> Result<ExitCode> {
                 .args(["clippy", "--all-targets", "--", "-D", "warnings"]),
         ),
     );
-    step("host tests", cargo_test(paths.cargo().arg("test")));
+    // --no-fail-fast: without it cargo stops at the first failing test binary and hides the rest.
+    step(
+        "host tests",
+        cargo_test(paths.cargo().args(["test", "--no-fail-fast"])),
+    );
 
     match crate::qemu::ensure_qemu().and_then(|()| crate::build::build(&BuildOpts::default())) {
         Ok(paths) => step("qemu tests", qemu_tests(&paths)),
@@ -81,12 +87,24 @@ fn qemu_tests(paths: &Paths) -> Result<Counts> {
     // Logs of an earlier run would be mistaken for this run's failures.
     let _ = std::fs::remove_dir_all(paths.logs());
     let mut cmd = paths.cargo();
-    cmd.args(["test", "--release", "-p", "harness", "--test", "*", "--"])
-        .args(["--include-ignored", "--test-threads=1"])
-        .env("XV6NET_KERNEL", paths.kernel())
-        .env("XV6NET_MKFS", paths.mkfs())
-        .env("XV6NET_MKFS_ARGS", paths.mkfs_args())
-        .env("XV6NET_LOG_DIR", paths.logs());
+    cmd.args([
+        "test",
+        "--release",
+        "--no-fail-fast",
+        "-p",
+        "harness",
+        "--test",
+        "*",
+        "--",
+    ])
+    .args(["--include-ignored", "--test-threads=1"])
+    .env("XV6NET_KERNEL", paths.kernel())
+    .env("XV6NET_MKFS", paths.mkfs())
+    .env("XV6NET_MKFS_ARGS", paths.mkfs_args())
+    .env("XV6NET_LOG_DIR", paths.logs())
+    // A failing test's error already carries the console tail; anyhow's backtrace of the
+    // harness would only bury it (RUST_BACKTRACE still applies to panics).
+    .env("RUST_LIB_BACKTRACE", "0");
     cargo_test(&mut cmd)
 }
 
@@ -96,7 +114,8 @@ fn checked(cmd: &mut Command) -> Result<Counts> {
 }
 
 /// Runs a `cargo test` command, copying its output through to our stdout as it comes, and returns
-/// the summed counts of its `test result:` lines. A failing command with no failed test is an error.
+/// the summed counts of its `test result:` lines. A failing command with no failed test is an
+/// error.
 fn cargo_test(cmd: &mut Command) -> Result<Counts> {
     cargo_test_to(cmd, &mut std::io::stdout())
 }
@@ -195,8 +214,8 @@ test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; fin
             "-c",
             "echo 'test result: ok. 2 passed; 0 failed;'; exit 101",
         ]);
-        // The output goes to a sink: on stdout, these lines would be counted by a `cargo xtask test`
-        // that runs this test.
+        // The output goes to a sink: on stdout, these lines would be counted by the
+        // `cargo xtask test` that runs this test.
         assert!(cargo_test_to(&mut cmd, &mut std::io::sink()).is_err());
         let mut cmd = Command::new("sh");
         cmd.args([
