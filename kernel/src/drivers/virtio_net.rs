@@ -91,7 +91,8 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
     let mac = if features & (1 << VIRTIO_NET_F_MAC) != 0 {
         read_mac(regs)
     } else {
-        // §5.1.5: without a MAC from the device, pick a random locally administered one.
+        // §5.1.5: without a MAC from the device, make up a locally administered one
+        // (the clock's low bits stand in for randomness).
         let t = (r_time() as u32).to_le_bytes();
         [0x02, 0x00, t[0], t[1], t[2], t[3]]
     };
