@@ -44,6 +44,7 @@ pub mod socket;
 pub mod stack;
 mod tcp;
 pub mod trace;
+pub mod virtq;
 
 use core::fmt;
 
