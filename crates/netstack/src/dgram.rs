@@ -330,12 +330,15 @@ impl Core {
                     Ok(Icmpv4Repr::EchoReply { .. })
                 )
             });
-            let from_peer = peer.is_none_or(|p| *p.ip() == src);
-            if !(reply && from_peer) {
+            if !reply {
+                // A request: admission reserved nothing for it.
+                continue;
+            }
+            if peer.is_some_and(|p| *p.ip() != src) {
                 dropped += 1;
                 continue;
             }
-            // Admission reserved room for every message smoltcp stores here.
+            // Admission reserved room for every reply.
             match inbox.enqueue(msg.len(), src) {
                 Ok(slot) => slot.copy_from_slice(msg),
                 Err(_) => dropped += 1,

@@ -314,8 +314,9 @@ impl SocketTable {
     }
 
     /// The queue policy for an ICMP echo: an echo socket with that identifier
-    /// receives replies and (as smoltcp delivers them too) requests. `Ok(None)`:
-    /// no socket, smoltcp just answers the request.
+    /// queues replies. smoltcp hands it requests too (and answers them): those
+    /// are thrown away as soon as smoltcp stored them, so they take no place.
+    /// `Ok(None)`: no socket, smoltcp just answers the request.
     pub(crate) fn admit_echo(
         &mut self,
         ident: u16,
@@ -326,6 +327,7 @@ impl SocketTable {
             _ => false,
         });
         match owner {
+            Some(id) if request => Ok(Some(id)),
             Some(id) => self.reserve(id).map(Some),
             None if request => Ok(None),
             None => Err(DropReason::NoSocket),
@@ -366,14 +368,13 @@ impl SocketTable {
         udp::Socket::new(rx, tx)
     }
 
-    /// An ICMP socket sized like a UDP one: an echo message is at most the
-    /// MTU less the IPv4 header, 8 bytes more than a UDP payload.
+    /// An ICMP socket whose receive side holds just one message: the stack
+    /// moves each one to the echo socket's own inbox as soon as smoltcp has
+    /// stored it (see `dgram.rs`); two, because the ring may pad when it wraps.
+    /// An echo message is at most the MTU less the IPv4 header.
     pub(crate) fn new_icmp_socket(&self) -> icmp::Socket<'static> {
         let len = self.max_payload + 8;
-        let rx = icmp::PacketBuffer::new(
-            vec![icmp::PacketMetadata::EMPTY; QUEUE_LEN + 1],
-            vec![0; (QUEUE_LEN + 1) * len],
-        );
+        let rx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 2], vec![0; 2 * len]);
         let tx = icmp::PacketBuffer::new(
             vec![icmp::PacketMetadata::EMPTY; TX_QUEUE_LEN],
             vec![0; TX_QUEUE_LEN * len],

@@ -233,3 +233,37 @@ fn echo_socket_rules() {
     guest.poll(0);
     assert_eq!(guest.counters().drops.no_socket, 1);
 }
+
+#[test]
+fn an_echo_socket_queues_sixteen_replies() {
+    let (mut guest, input, output) = tapped(64);
+    input.inject(&arp_request_for_guest());
+    guest.poll(0);
+    output.take_all();
+    let p = guest.bsd().open(SockKind::Echo).unwrap();
+    guest.bsd().bind(p, sa(Ipv4Addr::UNSPECIFIED, 77)).unwrap();
+    let reply = |seq: u8| {
+        let mut frame = common::echo_request(77, u16::from(seq), &[seq; 8]);
+        frame[34] = 0; // type 0: echo reply
+        Icmpv4Packet::new_unchecked(&mut frame[34..]).fill_checksum();
+        frame
+    };
+    for seq in 0..20 {
+        input.inject(&reply(seq));
+    }
+    // A request bearing the socket's identifier: answered, not queued.
+    input.inject(&common::echo_request(77, 99, b"req"));
+    assert!(guest.poll(1).readable.contains(p));
+    assert_eq!(guest.counters().drops.queue_full, 4);
+    assert_eq!(parse_echo_reply(&output.take().unwrap()).unwrap().2, 99);
+    let mut buf = [0u8; 64];
+    for seq in 0..netstack::QUEUE_LEN as u8 {
+        assert_eq!(guest.bsd().try_recv(p, &mut buf), Ok(16));
+        assert_eq!(&buf[8..16], &[seq; 8]);
+    }
+    assert_eq!(guest.bsd().try_recv(p, &mut buf), Err(EAGAIN));
+    // Room again: the next reply is queued.
+    input.inject(&reply(42));
+    guest.poll(2);
+    assert_eq!(guest.bsd().try_recv(p, &mut buf), Ok(16));
+}
