@@ -16,6 +16,7 @@ pub mod io;
 pub mod net;
 pub mod proc;
 mod rt;
+pub mod socket;
 pub mod sys;
 
 pub use abi::fs::{BSIZE, DIRSIZ, Dirent};

@@ -2,8 +2,8 @@
 //! image.
 //!
 //! The image holds README (this repository's README.md), every user program under its own name, the
-//! C fixture `ctest` when a riscv C compiler is present, and the files given with `--add`. Like
-//! xv6's Makefile, an existing image is rebuilt only when its contents would change, so files a
+//! C fixture `ctest` when a riscv C compiler is present, the files of `fs-extra/` (httpd's site),
+//! and the files given with `--add`. Like xv6's Makefile, an existing image is rebuilt only when its contents would change, so files a
 //! person made in `cargo xtask qemu` survive until a program is rebuilt.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +46,9 @@ pub fn build(opts: &BuildOpts) -> Result<Paths> {
             "{}={name}",
             paths.riscv_release().join(&name).display()
         ));
+    }
+    for extra in fs_extra(&paths.root.join("fs-extra"))? {
+        files.push(extra);
     }
     if let Some(ctest) = c_fixture(&paths)? {
         files.push(format!("{}=ctest", ctest.display()));
@@ -92,6 +95,23 @@ fn user_programs(bin_dir: &Path) -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// The files of fs-extra/ (the web site httpd serves, ...), each as `PATH=NAME` for the image's
+/// root directory (mkfs makes no subdirectories); none if the folder is absent.
+fn fs_extra(dir: &Path) -> Result<Vec<String>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if let (true, Some(name)) = (path.is_file(), path.file_name().and_then(|n| n.to_str())) {
+            files.push(format!("{}={name}", path.display()));
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Builds the C fixture with tests/c/build.sh if it exists and a riscv C compiler is installed;

@@ -26,6 +26,10 @@ pub struct NetStat {
     pub drop_queue_full: u64,
     pub drop_tx_ring_full: u64,
     pub drop_rx_ring_full: u64,
+    /// The DNS server the DHCP lease offered (host byte order), 0 if none. Appended
+    /// after the counters so that the earlier offsets stay as they were.
+    pub dns_server: u32,
+    pub _pad: u32,
 }
 
 pub const NIC_NONE: u32 = 0;
@@ -33,7 +37,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -60,6 +64,7 @@ impl NetStat {
         for (i, w) in words.iter().enumerate() {
             b[24 + 8 * i..32 + 8 * i].copy_from_slice(&w.to_le_bytes());
         }
+        b[120..124].copy_from_slice(&self.dns_server.to_le_bytes());
         b
     }
 
@@ -87,6 +92,8 @@ impl NetStat {
             drop_queue_full: u64_at(9),
             drop_tx_ring_full: u64_at(10),
             drop_rx_ring_full: u64_at(11),
+            dns_server: u32_at(120),
+            _pad: 0,
         }
     }
 }
@@ -104,9 +111,12 @@ mod tests {
             addr: 0x0a00020f,
             rx_frames: 7,
             drop_rx_ring_full: 9,
+            dns_server: 0x0a000202,
             ..Default::default()
         };
         let b = s.to_bytes();
+        assert_eq!(core::mem::offset_of!(NetStat, dns_server), 120);
+        assert_eq!(&b[120..124], &0x0a000202u32.to_le_bytes());
         assert_eq!(&b[4..8], &0x0a00020fu32.to_le_bytes());
         assert_eq!(&b[24..32], &7u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);

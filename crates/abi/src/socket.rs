@@ -28,10 +28,18 @@ pub const SHUT_WR: i32 = 1;
 pub const SHUT_RDWR: i32 = 2;
 
 /// Socket options: `SOL_SOCKET` level, `SO_ERROR` (the pending error, cleared when read)
-/// and `SO_RCVTIMEO` (receive timeout).
+/// and `SO_RCVTIMEO` (receive timeout). In xv6net `SO_RCVTIMEO`'s value is a `u32` of
+/// milliseconds (not Linux's `struct timeval`); 0 means wait forever. It bounds
+/// `recv`/`recvfrom`/`read`/`accept` and a blocking `connect`; a timed-out call fails with
+/// `EAGAIN`.
 pub const SOL_SOCKET: i32 = 1;
 pub const SO_ERROR: i32 = 4;
 pub const SO_RCVTIMEO: i32 = 20;
+
+/// `fcntl` commands and the one flag they handle (Linux's numbers).
+pub const F_GETFL: i32 = 3;
+pub const F_SETFL: i32 = 4;
+pub const O_NONBLOCK: i32 = 0x800;
 
 /// `send`/`recv` flag: this call does not block, whatever the socket's mode.
 pub const MSG_DONTWAIT: i32 = 0x40;

@@ -42,3 +42,37 @@ pub const SYS_CONNECT: usize = 42;
 pub const SYS_NETTRACE: usize = 43;
 /// `netstat(struct netstat *)`: copy the network counters out (see `abi::net::NetStat`).
 pub const SYS_NETSTAT: usize = 44;
+
+// BSD sockets (xv6net). Unlike the calls above, these return -errno on failure
+// (`abi::errno`), never -1 alone; read/write/close/dup work on socket descriptors too.
+/// `socket(domain, type, protocol)` -> fd.
+pub const SYS_SOCKET: usize = 50;
+/// `bind(fd, struct sockaddr_in *, addrlen)`.
+pub const SYS_SOCKBIND: usize = 51;
+/// `listen(fd, backlog)`.
+pub const SYS_LISTEN: usize = 52;
+/// `accept(fd, struct sockaddr_in *or null, int *addrlen or null)` -> fd.
+pub const SYS_ACCEPT: usize = 53;
+/// `connect(fd, struct sockaddr_in *, addrlen)`.
+pub const SYS_SOCKCONNECT: usize = 54;
+/// `sendto(fd, buf, len, flags, struct sockaddr_in *or null, addrlen)` -> bytes sent.
+pub const SYS_SENDTO: usize = 55;
+/// `recvfrom(fd, buf, len, flags, struct sockaddr_in *or null, int *addrlen or null)`.
+pub const SYS_RECVFROM: usize = 56;
+/// `shutdown(fd, how)`.
+pub const SYS_SHUTDOWN: usize = 57;
+/// `getsockname(fd, struct sockaddr_in *, int *addrlen)`.
+pub const SYS_GETSOCKNAME: usize = 58;
+/// `getpeername(fd, struct sockaddr_in *, int *addrlen)`.
+pub const SYS_GETPEERNAME: usize = 59;
+/// `setsockopt(fd, level, name, value *, len)`.
+pub const SYS_SETSOCKOPT: usize = 60;
+/// `getsockopt(fd, level, name, value *, int *len)`.
+pub const SYS_GETSOCKOPT: usize = 61;
+/// `fcntl(fd, cmd, arg)`: only `F_GETFL` / `F_SETFL` with `O_NONBLOCK` (abi::socket).
+pub const SYS_FCNTL: usize = 62;
+/// `poll(struct pollfd *, nfds, timeout_ms)` -> number of fds with events (-1 timeout:
+/// forever). Non-socket descriptors are always ready for what they were opened for.
+pub const SYS_POLL: usize = 63;
+/// `uptime_us()`: microseconds since boot, for round-trip times finer than a tick.
+pub const SYS_UPTIME_US: usize = 64;

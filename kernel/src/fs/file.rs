@@ -1,5 +1,5 @@
 //! Open files (xv6's file.c): what a file descriptor refers to — a pipe end, an inode,
-//! or a device — with its offset and access mode. A `File` is shared through `Arc` by
+//! a device, or a socket — with its offset and access mode. A `File` is shared through `Arc` by
 //! dup and fork; the last reference's drop closes it. At most NFILE exist at once.
 
 use super::inode::{Inode, ilock, iput};
@@ -17,6 +17,8 @@ pub enum FileKind {
     Device(Inode, i16),
     /// A network socket (crate::net::socket).
     Socket(netstack::SocketId),
+    /// A BSD socket (crate::net::bsd): read/write are recv/send.
+    Bsd(crate::net::bsd::BsdSock),
     /// Only while being dropped.
     Closed,
 }
@@ -91,6 +93,7 @@ impl File {
             FileKind::Pipe(p) => p.read(addr, n),
             FileKind::Device(_, major) => crate::drivers::devread(*major, true, addr, n),
             FileKind::Socket(id) => crate::net::socket::read(*id, addr, n),
+            FileKind::Bsd(s) => s.recv(addr, n, false).map(|r| r.0).map_err(|_| ()),
             FileKind::Inode(ip) => {
                 let mut g = ilock(ip);
                 let off = self.off.load(Ordering::Relaxed);
@@ -111,6 +114,7 @@ impl File {
             FileKind::Pipe(p) => p.write(addr, n),
             FileKind::Device(_, major) => crate::drivers::devwrite(*major, true, addr, n),
             FileKind::Socket(id) => crate::net::socket::write(*id, addr, n),
+            FileKind::Bsd(s) => s.send(addr, n, false, None).map_err(|_| ()),
             FileKind::Inode(ip) => {
                 // Write a few blocks at a time so one transaction never exceeds the log:
                 // i-node, indirect block, allocation blocks, and 2 blocks of slop for
@@ -146,6 +150,7 @@ impl Drop for File {
         match core::mem::replace(&mut self.kind, FileKind::Closed) {
             FileKind::Pipe(p) => p.close(self.writable),
             FileKind::Socket(id) => crate::net::socket::close(id),
+            FileKind::Bsd(s) => crate::net::bsd::close(s.id),
             FileKind::Inode(ip) | FileKind::Device(ip, _) => {
                 begin_op();
                 iput(ip);

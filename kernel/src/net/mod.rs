@@ -10,6 +10,7 @@
 //!
 //! NET is never held while sleeping (sleep releases it), and drivers never wait.
 
+pub mod bsd;
 pub mod socket;
 
 use crate::arch::riscv::r_time;
@@ -135,6 +136,8 @@ pub static NET: Spinlock<Option<Net>> = Spinlock::new("net", None);
 
 /// When the stack next wants a poll (ms since boot); u64::MAX for never.
 static NEXT_POLL: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Processes sleeping on `poll_chan` (in `poll`, or in a call with a timeout).
+static POLLERS: AtomicUsize = AtomicUsize::new(0);
 /// PLIC IRQ of the NIC (0 = none).
 static NIC_IRQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -146,6 +149,20 @@ pub fn now_ms() -> u64 {
 /// The wait channel of a socket.
 pub fn chan(id: SocketId) -> usize {
     &NET as *const _ as usize + 1 + id.index()
+}
+
+/// The channel of sleepers that wait for any socket (poll) or for a deadline: woken
+/// whenever a poll reports a change, and on every tick while someone waits there.
+pub fn poll_chan() -> usize {
+    &POLLERS as *const _ as usize
+}
+
+/// Sleeps on `poll_chan` (see there), releasing and re-taking the NET lock.
+pub fn sleep_any(g: SpinlockGuard<'static, Option<Net>>) -> SpinlockGuard<'static, Option<Net>> {
+    POLLERS.fetch_add(1, Ordering::AcqRel);
+    let g = crate::proc::sleep(poll_chan(), g);
+    POLLERS.fetch_sub(1, Ordering::AcqRel);
+    g
 }
 
 fn bootarg_usize(key: &str, default: usize) -> usize {
@@ -204,6 +221,17 @@ pub fn netinit() {
         ring
     );
     crate::println!("net: addr {}/{} gw {:?}", addr, prefix, config.gateway);
+    let mut stack = stack;
+    // DHCP runs in the background: the static address serves until a lease replaces
+    // it, so boot never waits for a server.
+    if bootarg_usize("net.dhcp", 0) == 1 {
+        stack.start_dhcp();
+        crate::println!(
+            "net: dhcp started (static {}/{} until a lease)",
+            addr,
+            prefix
+        );
+    }
     NIC_IRQ.store(irq, Ordering::Relaxed);
     *NET.lock() = Some(Net {
         stack,
@@ -224,6 +252,13 @@ pub fn poll_and_wake(net: &mut Net) {
         let r: PollResult = net.stack.poll(now_ms());
         for id in r.readable.iter().chain(r.writable.iter()) {
             wakeup(chan(id));
+        }
+        if !(r.readable.is_empty() && r.writable.is_empty()) && POLLERS.load(Ordering::Acquire) > 0
+        {
+            wakeup(poll_chan());
+        }
+        if r.config_changed {
+            print_lease(net);
         }
         pending = r.rx_pending;
         if !pending {
@@ -252,8 +287,29 @@ pub fn netintr() {
     poll_and_wake(net);
 }
 
-/// Called on every clock tick of hart 0: polls if smoltcp's timers are due.
+/// Prints the DHCP lease just acquired (or lost).
+fn print_lease(net: &Net) {
+    match net.stack.dhcp_lease() {
+        Some(l) => {
+            crate::println!(
+                "dhcp: lease {}/{} gw {:?} dns {:?} from {}",
+                l.addr,
+                l.prefix_len,
+                l.gateway,
+                l.dns_servers.first(),
+                l.server
+            );
+        }
+        None => crate::println!("dhcp: lease lost"),
+    }
+}
+
+/// Called on every clock tick of hart 0: polls if smoltcp's timers are due, and
+/// lets timed sleepers look at their clocks.
 pub fn net_tick() {
+    if POLLERS.load(Ordering::Acquire) > 0 {
+        wakeup(poll_chan());
+    }
     if now_ms() >= NEXT_POLL.load(Ordering::Relaxed) {
         let mut guard = NET.lock();
         if let Some(net) = guard.as_mut() {
@@ -309,9 +365,16 @@ impl Net {
             nic,
             addr: u32::from_be_bytes(addr.octets()),
             prefix_len: prefix as u32,
-            gateway: Config::default()
-                .gateway
+            gateway: self
+                .stack
+                .gateway()
                 .map_or(0, |g| u32::from_be_bytes(g.octets())),
+            dns_server: self
+                .stack
+                .dhcp_lease()
+                .and_then(|l| l.dns_servers.first().copied())
+                .map_or(0, |d| u32::from_be_bytes(d.octets())),
+            _pad: 0,
             mac,
             rx_frames: c.rx_frames,
             rx_bytes: c.rx_bytes,

@@ -1,0 +1,122 @@
+//! nc: netcat. `nc [-u] HOST PORT` connects; `nc -l [-u] PORT` waits for one peer
+//! (TCP: one connection; UDP: the first datagram's sender). Then standard input goes
+//! to the peer and what the peer sends goes to standard output, until the peer closes
+//! (TCP) or input ends. A child process copies input (the console cannot be polled:
+//! its reads block), the parent copies output.
+#![no_std]
+#![no_main]
+
+use ulib::socket as so;
+use ulib::*;
+
+fn usage() -> i32 {
+    eprintln!("usage: nc [-u] HOST PORT | nc -l [-u] PORT");
+    2
+}
+
+/// Copies standard input to the socket; at its end, a TCP peer sees FIN.
+fn pump_input(fd: i32, udp: bool) {
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = read(0, &mut buf);
+        if n <= 0 {
+            break;
+        }
+        if so::send_all(fd, &buf[..n as usize]).is_err() {
+            break;
+        }
+    }
+    if !udp {
+        let _ = so::shutdown(fd, so::SHUT_WR);
+    }
+}
+
+fn setup(args: &[&str]) -> Result<(i32, bool, Option<[u8; 2048]>, usize), i32> {
+    let mut udp = false;
+    let mut listen = false;
+    let mut rest = Vec::new();
+    for a in &args[1..] {
+        match *a {
+            "-u" => udp = true,
+            "-l" => listen = true,
+            "-lu" | "-ul" => (udp, listen) = (true, true),
+            a if a.starts_with('-') => return Err(usage()),
+            a => rest.push(a),
+        }
+    }
+    let open = || {
+        if udp {
+            so::udp_socket()
+        } else {
+            so::tcp_socket()
+        }
+    };
+    let fail = |what: &str, e: so::Errno| {
+        eprintln!("nc: {}: {}", what, e);
+        1
+    };
+    if listen {
+        let [port] = rest[..] else {
+            return Err(usage());
+        };
+        let port = atoi(port) as u16;
+        let fd = open().map_err(|e| fail("socket", e))?;
+        so::bind(fd, (0, port)).map_err(|e| fail("bind", e))?;
+        if udp {
+            // The first datagram names the peer; it is printed like the rest.
+            let mut first = [0u8; 2048];
+            let (n, from) = so::recvfrom(fd, &mut first, 0).map_err(|e| fail("recv", e))?;
+            so::connect(fd, from).map_err(|e| fail("connect", e))?;
+            return Ok((fd, udp, Some(first), n));
+        }
+        so::listen(fd, 1).map_err(|e| fail("listen", e))?;
+        let (conn, _) = so::accept(fd).map_err(|e| fail("accept", e))?;
+        close(fd);
+        Ok((conn, udp, None, 0))
+    } else {
+        let [host, port] = rest[..] else {
+            return Err(usage());
+        };
+        let ip = so::resolve(host, None).map_err(|e| fail(host, e))?;
+        let fd = open().map_err(|e| fail("socket", e))?;
+        so::connect(fd, (ip, atoi(port) as u16)).map_err(|e| fail("connect", e))?;
+        Ok((fd, udp, None, 0))
+    }
+}
+
+#[unsafe(no_mangle)]
+fn main(args: &[&str]) -> i32 {
+    let (fd, udp, first, n) = match setup(args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(first) = first {
+        write_all(1, &first[..n]);
+    }
+    let child = fork();
+    if child == 0 {
+        pump_input(fd, udp);
+        exit(0);
+    }
+    let mut buf = [0u8; 2048];
+    let mut status = 0;
+    loop {
+        match so::recv(fd, &mut buf) {
+            Ok(0) if !udp => break,
+            Ok(n) => {
+                write_all(1, &buf[..n]);
+            }
+            Err(e) => {
+                eprintln!("nc: {}", e);
+                status = 1;
+                break;
+            }
+        }
+    }
+    if child > 0 {
+        kill(child);
+        wait(None);
+    }
+    close(fd);
+    status
+}
