@@ -16,6 +16,7 @@ pub use abi::socket::*;
 use crate::net::wire::dns_query;
 use crate::sys::syscall;
 use abi::syscall::*;
+use alloc::vec;
 
 /// An IPv4 endpoint: address (host order) and port.
 pub type Endpoint = (u32, u16);
@@ -264,7 +265,7 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> Result<usize, Errno> {
     if fds.len() > MAX_POLLFDS {
         return Err(EINVAL);
     }
-    let mut raw = [0u8; MAX_POLLFDS * PollFd::SIZE];
+    let mut raw = vec![0u8; fds.len() * PollFd::SIZE];
     for (i, p) in fds.iter().enumerate() {
         raw[i * PollFd::SIZE..(i + 1) * PollFd::SIZE].copy_from_slice(&p.to_bytes());
     }
@@ -316,12 +317,12 @@ pub fn resolve(name: &str, server: Option<Endpoint>) -> Result<u32, Errno> {
 }
 
 fn ask(fd: i32, name: &str, server: Endpoint) -> Result<u32, Errno> {
-    let mut q = [0u8; 300];
+    let mut q = vec![0u8; 300];
     let id = (crate::uptime() as u16) ^ 0x5a5a ^ (crate::getpid() as u16).rotate_left(8);
     let qlen = dns_query(id, name, 1, &mut q).ok_or(EINVAL)?;
     connect(fd, server)?;
     set_rcvtimeo(fd, DNS_TIMEOUT_MS)?;
-    let mut reply = [0u8; 512];
+    let mut reply = vec![0u8; 512];
     for _ in 0..DNS_TRIES {
         send(fd, &q[..qlen])?;
         // Replies to an earlier try, or strays, are skipped until the timeout.

@@ -69,6 +69,16 @@ impl BsdSock {
                 Err(e) if e == again && !dontwait => {}
                 r => return r,
             }
+            // That poll may have made the socket ready and reported it while nobody
+            // slept: wakeups go only to rising edges, so look again before sleeping
+            // (NET stays held until the sleep, so no later edge is missed).
+            match op(net) {
+                Err(e) if e == again => {}
+                r => {
+                    poll_and_wake(net);
+                    return r;
+                }
+            }
             if killed(myproc()) {
                 return Err(EINTR);
             }

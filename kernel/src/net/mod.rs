@@ -238,6 +238,8 @@ pub fn netinit() {
         owners: [None; MAX_OWNED],
         interrupts: 0,
     });
+    // The first tick polls, so that timers the stack started (DHCP) run from then on.
+    NEXT_POLL.store(0, Ordering::Relaxed);
 }
 
 pub fn is_nic_irq(irq: usize) -> bool {

@@ -20,7 +20,7 @@ fn main(args: &[&str]) -> i32 {
             return 1;
         }
     };
-    let mut buf = [0u8; 512];
+    let mut buf = vec![0u8; 512];
     loop {
         match so::recv(fd, &mut buf) {
             Ok(0) => break,

@@ -7,7 +7,7 @@ use ulib::socket as so;
 use ulib::*;
 
 fn echo(conn: i32) {
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 4096];
     while let Ok(n) = so::recv(conn, &mut buf) {
         if n == 0 || so::send_all(conn, &buf[..n]).is_err() {
             break;

@@ -165,7 +165,7 @@ fn serve(conn: i32, req: &Request) -> bool {
     }
     let size = st.size as usize;
     let mut ok = respond_head(conn, "200 OK", content_type(name), size, keep);
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 4096];
     let mut left = if head_only { 0 } else { size };
     while ok && left > 0 {
         let n = read(fd, &mut buf[..left.min(4096)]);
@@ -185,7 +185,7 @@ fn serve(conn: i32, req: &Request) -> bool {
 fn handle(conn: i32) {
     let _ = so::set_rcvtimeo(conn, IDLE_MS);
     let mut pending: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 2048];
+    let mut buf = vec![0u8; 2048];
     loop {
         let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
             if pending.len() > MAX_HEAD {

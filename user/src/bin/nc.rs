@@ -16,7 +16,7 @@ fn usage() -> i32 {
 
 /// Copies standard input to the socket; at its end, a TCP peer sees FIN.
 fn pump_input(fd: i32, udp: bool) {
-    let mut buf = [0u8; 1024];
+    let mut buf = vec![0u8; 1024];
     loop {
         let n = read(0, &mut buf);
         if n <= 0 {
@@ -31,7 +31,7 @@ fn pump_input(fd: i32, udp: bool) {
     }
 }
 
-fn setup(args: &[&str]) -> Result<(i32, bool, Option<[u8; 2048]>, usize), i32> {
+fn setup(args: &[&str]) -> Result<(i32, bool, Option<Vec<u8>>, usize), i32> {
     let mut udp = false;
     let mut listen = false;
     let mut rest = Vec::new();
@@ -64,7 +64,7 @@ fn setup(args: &[&str]) -> Result<(i32, bool, Option<[u8; 2048]>, usize), i32> {
         so::bind(fd, (0, port)).map_err(|e| fail("bind", e))?;
         if udp {
             // The first datagram names the peer; it is printed like the rest.
-            let mut first = [0u8; 2048];
+            let mut first = vec![0u8; 2048];
             let (n, from) = so::recvfrom(fd, &mut first, 0).map_err(|e| fail("recv", e))?;
             so::connect(fd, from).map_err(|e| fail("connect", e))?;
             return Ok((fd, udp, Some(first), n));
@@ -98,7 +98,7 @@ fn main(args: &[&str]) -> i32 {
         pump_input(fd, udp);
         exit(0);
     }
-    let mut buf = [0u8; 2048];
+    let mut buf = vec![0u8; 2048];
     let mut status = 0;
     loop {
         match so::recv(fd, &mut buf) {

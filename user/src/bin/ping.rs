@@ -101,7 +101,8 @@ fn main(args: &[&str]) -> i32 {
     let wait_us = interval.max(1_000_000);
     let start = so::uptime_us();
     let (mut sent, mut received) = (0u32, 0u32);
-    let (mut min, mut max, mut sum, mut sum2) = (f64::MAX, 0f64, 0f64, 0f64);
+    // Round-trip times in µs (the kernel leaves the FPU off in user mode: no floats).
+    let (mut min, mut max, mut sum, mut sum2) = (u64::MAX, 0u64, 0u64, 0u64);
     for seq in 1..=count {
         let mut pkt = [0u8; 8 + PAYLOAD];
         pkt[0] = ECHO_REQUEST;
@@ -132,18 +133,18 @@ fn main(args: &[&str]) -> i32 {
                     if n < 8 || reply[0] != ECHO_REPLY || rseq != seq as u16 {
                         continue;
                     }
-                    let ms = (so::uptime_us() - t0) as f64 / 1000.0;
+                    let us = so::uptime_us() - t0;
                     received += 1;
-                    min = min.min(ms);
-                    max = max.max(ms);
-                    sum += ms;
-                    sum2 += ms * ms;
+                    min = min.min(us);
+                    max = max.max(us);
+                    sum += us;
+                    sum2 += us * us;
                     println!(
-                        "{} bytes from {}: icmp_seq={} time={:.3} ms",
+                        "{} bytes from {}: icmp_seq={} time={} ms",
                         n,
                         Ipv4(from.0),
                         seq,
-                        ms
+                        Ms(us)
                     );
                     break;
                 }
@@ -166,27 +167,31 @@ fn main(args: &[&str]) -> i32 {
     close(fd);
     let elapsed = (so::uptime_us() - start) / 1000;
     println!("\n--- {} ping statistics ---", host);
+    // Loss in hundredths of a percent; iputils drops a zero fraction ("0%", "25%").
     let loss = if sent == 0 {
-        0.0
+        0
     } else {
-        100.0 * f64::from(sent - received) / f64::from(sent)
+        10_000 * u64::from(sent - received) / u64::from(sent)
+    };
+    let loss = if loss % 100 == 0 {
+        format!("{}", loss / 100)
+    } else {
+        format!("{}.{:02}", loss / 100, loss % 100)
     };
     println!(
         "{} packets transmitted, {} received, {}% packet loss, time {}ms",
-        sent,
-        received,
-        fmt_pct(loss),
-        elapsed
+        sent, received, loss, elapsed
     );
     if received > 0 {
-        let avg = sum / f64::from(received);
-        let var = (sum2 / f64::from(received) - avg * avg).max(0.0);
+        let n = u64::from(received);
+        let avg = sum / n;
+        let var = (sum2 / n).saturating_sub(avg * avg);
         println!(
-            "rtt min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} ms",
-            min,
-            avg,
-            max,
-            sqrt(var)
+            "rtt min/avg/max/mdev = {}/{}/{}/{} ms",
+            Ms(min),
+            Ms(avg),
+            Ms(max),
+            Ms(isqrt(var))
         );
         0
     } else {
@@ -194,26 +199,25 @@ fn main(args: &[&str]) -> i32 {
     }
 }
 
-/// iputils prints whole percentages without decimals ("0%", "25%") and others with up to 4.
-fn fmt_pct(p: f64) -> String {
-    if p == (p as u32) as f64 {
-        format!("{}", p as u32)
-    } else {
-        format!("{:.4}", p)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
+/// Microseconds shown as milliseconds with three decimals.
+struct Ms(u64);
+
+impl core::fmt::Display for Ms {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
     }
 }
 
-/// Square root by Newton's method (core has no f64::sqrt without std).
-fn sqrt(x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
+/// Integer square root (Newton's method).
+fn isqrt(x: u64) -> u64 {
+    if x < 2 {
+        return x;
     }
-    let mut r = if x > 1.0 { x } else { 1.0 };
-    for _ in 0..60 {
-        r = 0.5 * (r + x / r);
+    let mut r = x;
+    let mut y = (r + 1) / 2;
+    while y < r {
+        r = y;
+        y = (r + x / r) / 2;
     }
     r
 }

@@ -30,7 +30,7 @@ fn parse_url(url: &str) -> Option<(&str, u16, &str)> {
 /// Reads until the end of the header; returns it and the body bytes read past it.
 fn read_head(fd: i32) -> Result<(String, Vec<u8>), String> {
     let mut got = Vec::new();
-    let mut buf = [0u8; 2048];
+    let mut buf = vec![0u8; 2048];
     loop {
         if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&got[..i]).into_owned();
@@ -76,7 +76,7 @@ fn fetch(host: &str, port: u16, path: &str, out: &str) -> Result<bool, String> {
         return Err(format!("cannot create {}", out));
     }
     let mut total = 0usize;
-    let mut buf = [0u8; 4096];
+    let mut buf = vec![0u8; 4096];
     loop {
         if let Some(l) = length {
             body.truncate(l - total.min(l));
