@@ -33,6 +33,7 @@ pub mod device;
 mod fixtures;
 pub mod lab;
 mod phy;
+pub mod ring;
 pub mod socket;
 pub mod stack;
 pub mod trace;
