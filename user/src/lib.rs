@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod fs;
 mod heap;
 pub mod io;
+pub mod net;
 pub mod proc;
 mod rt;
 pub mod sys;
@@ -25,6 +26,7 @@ pub use abi::{
 pub use alloc::{boxed::Box, format, string::String, string::ToString, vec, vec::Vec};
 pub use fs::*;
 pub use io::{read_line, write_all};
+pub use net::{bind, connect, netstat, nettrace, parse_ipv4, recv, send, unbind};
 pub use proc::*;
 
 /// Like xv6's `atoi`: the value of the leading decimal digits of `s`, or 0.

@@ -3,10 +3,11 @@
 //!
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --all-targets -- -D warnings` (host crates)
-//! 3. `cargo test` (host crates; the in-QEMU tests are `#[ignore]`d there, since they need step 4)
+//! 3. `cargo test --no-fail-fast` (host crates; the in-QEMU tests are `#[ignore]`d there, since
+//!    they need step 4)
 //! 4. `cargo xtask build`
-//! 5. the in-QEMU tests: `cargo test --release -p harness --test '*' -- --include-ignored
-//!    --test-threads=1`, told where the build products are through `XV6NET_*` variables
+//! 5. the in-QEMU tests: `cargo test --release --no-fail-fast -p harness --test '*' --
+//!    --include-ignored --test-threads=1`, told where the build products are through `XV6NET_*` variables
 //!
 //! The last line is `N passed, N failed`: N counts tests from every libtest summary, plus one
 //! failure for each step that failed without a failing test (formatting, lint, a build error).
@@ -57,7 +58,11 @@ pub fn run() -> Result<ExitCode> {
                 .args(["clippy", "--all-targets", "--", "-D", "warnings"]),
         ),
     );
-    step("host tests", cargo_test(paths.cargo().arg("test")));
+    // --no-fail-fast: without it cargo stops at the first failing test binary and hides the rest.
+    step(
+        "host tests",
+        cargo_test(paths.cargo().args(["test", "--no-fail-fast"])),
+    );
 
     match crate::qemu::ensure_qemu().and_then(|()| crate::build::build(&BuildOpts::default())) {
         Ok(paths) => step("qemu tests", qemu_tests(&paths)),
@@ -81,12 +86,24 @@ fn qemu_tests(paths: &Paths) -> Result<Counts> {
     // Logs of an earlier run would be mistaken for this run's failures.
     let _ = std::fs::remove_dir_all(paths.logs());
     let mut cmd = paths.cargo();
-    cmd.args(["test", "--release", "-p", "harness", "--test", "*", "--"])
-        .args(["--include-ignored", "--test-threads=1"])
-        .env("XV6NET_KERNEL", paths.kernel())
-        .env("XV6NET_MKFS", paths.mkfs())
-        .env("XV6NET_MKFS_ARGS", paths.mkfs_args())
-        .env("XV6NET_LOG_DIR", paths.logs());
+    cmd.args([
+        "test",
+        "--release",
+        "--no-fail-fast",
+        "-p",
+        "harness",
+        "--test",
+        "*",
+        "--",
+    ])
+    .args(["--include-ignored", "--test-threads=1"])
+    .env("XV6NET_KERNEL", paths.kernel())
+    .env("XV6NET_MKFS", paths.mkfs())
+    .env("XV6NET_MKFS_ARGS", paths.mkfs_args())
+    .env("XV6NET_LOG_DIR", paths.logs())
+    // A failing test's error already carries the console tail; anyhow's backtrace of the
+    // harness would only bury it (RUST_BACKTRACE still applies to panics).
+    .env("RUST_LIB_BACKTRACE", "0");
     cargo_test(&mut cmd)
 }
 
