@@ -87,12 +87,12 @@ pub struct E1000Tx {
 /// throttling interval (ITR, in 256 ns units; 0 = off).
 pub fn probe(rx_ring: usize, tx_ring: usize, itr: u32) -> Option<(E1000, E1000Rx, E1000Tx)> {
     let dev = pci::find(VENDOR_INTEL, DEVICE_82540EM)?;
-    let Some((bar0, size)) = dev.assign_bar(0) else {
-        println!("e1000: no room for BAR0 in the PCI window");
-        return None;
-    };
     let Some(irq) = dev.irq() else {
         println!("e1000: no interrupt pin");
+        return None;
+    };
+    let Some((bar0, size)) = dev.assign_bar(0) else {
+        println!("e1000: no room for BAR0 in the PCI window");
         return None;
     };
     if size < REGS_END {
