@@ -42,6 +42,10 @@ use netstack::{RxRing, TxRing, ring};
 const BUF_SIZE: usize = 2048;
 /// An Ethernet header; anything shorter is no frame.
 const MIN_FRAME: usize = 14;
+/// The shortest frame sent, without CRC: the card wants at least 48 bytes before
+/// its own padding [E1000 3.3.3], so shorter ones (ARP) are zero-padded to
+/// Ethernet's 60-byte minimum here.
+const MIN_TX_LEN: usize = 60;
 /// Descriptors are 16 bytes; a ring's byte length must be a multiple of 128
 /// [E1000 13.4.27], and the ring fits in one page.
 const DESC_SIZE: usize = 16;
@@ -359,9 +363,12 @@ impl TxRing for E1000Tx {
         // (it only reads up to TDT, which is i); len <= BUF_SIZE was checked above.
         let frame = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) };
         let r = f(frame);
+        let wire_len = len.max(MIN_TX_LEN);
+        // SAFETY: [len, wire_len) lies in the same free buffer (MIN_TX_LEN < BUF_SIZE).
+        unsafe { core::ptr::write_bytes((buf + len) as *mut u8, 0, wire_len - len) };
         let d = TxDesc {
             addr: buf as u64,
-            length: len as u16,
+            length: wire_len as u16,
             cmd: TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
             ..TxDesc::default()
         };
