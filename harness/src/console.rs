@@ -1,12 +1,13 @@
 //! The console of a child process, driven like a person at a terminal.
 //!
-//! A [`Console`] owns a spawned child whose stdin and stdout/stderr are pipes. Two reader threads append
-//! everything the child prints to one shared buffer (and to a log file), so nothing is lost while the test
-//! is busy elsewhere. The test reads that buffer through a cursor: [`Console::expect`] waits for a pattern
-//! after the cursor and moves the cursor past the match, so each expectation sees only new output.
+//! A [`Console`] owns a spawned child whose stdin and stdout/stderr are pipes. Two reader threads
+//! append everything the child prints to one shared buffer (and to a log file), so nothing is lost
+//! while the test is busy elsewhere. The test reads that buffer through a cursor:
+//! [`Console::expect`] waits for a pattern after the cursor and moves the cursor past the match, so
+//! each expectation sees only new output.
 //!
-//! Nothing here knows about QEMU: the unit tests drive `sh -c` children, and `crate::Qemu` adds xv6's
-//! conventions (console echo, boot images) on top.
+//! Nothing here knows about QEMU: the unit tests drive `sh -c` children, and `crate::Qemu` adds
+//! xv6's conventions (console echo, boot images) on top.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -42,7 +43,8 @@ impl Pattern {
     /// A regular expression (the `regex` crate's syntax, e.g. `(?m)^1 1 3$`).
     ///
     /// # Panics
-    /// If `re` is not a valid expression: patterns are written in tests, so a bad one is a bug there.
+    /// If `re` is not a valid expression: patterns are written in tests, so a bad one is a bug
+    /// there.
     pub fn re(re: &str) -> Pattern {
         let regex = Regex::new(re).unwrap_or_else(|e| panic!("bad pattern {re:?}: {e}"));
         Pattern {
@@ -103,10 +105,10 @@ pub struct Console {
 }
 
 impl Console {
-    /// Spawns `cmd` with piped stdin, stdout and stderr. Both output streams go into the same buffer;
-    /// carriage returns are dropped so that patterns can use `\n` and `$` whatever the guest sends.
-    /// If `log` is given, the output is also written there (after a first line with the command);
-    /// the file is deleted on drop unless something failed.
+    /// Spawns `cmd` with piped stdin, stdout and stderr. Both output streams go into the same
+    /// buffer; carriage returns are dropped so that patterns can use `\n` and `$` whatever the
+    /// guest sends. If `log` is given, the output is also written there (after a first line with
+    /// the command); the file is deleted on drop unless something failed.
     pub fn spawn(mut cmd: Command, log: Option<&Path>) -> Result<Console> {
         let args: Vec<OsString> = cmd.get_args().map(OsString::from).collect();
         let shown = crate::shell_words(&cmd.get_program().to_string_lossy(), &args);
@@ -158,7 +160,8 @@ impl Console {
     /// the output from the old cursor to the end of the match.
     ///
     /// Fails early, without waiting for the timeout, when a line starting with `panic:` appears
-    /// before the match or when the child exits. The error carries the last [`TAIL_BYTES`] of output.
+    /// before the match or when the child exits. The error carries the last [`TAIL_BYTES`] of
+    /// output.
     pub fn expect(&mut self, pattern: impl Into<Pattern>, timeout: Duration) -> Result<String> {
         let pattern = pattern.into();
         let deadline = Instant::now() + timeout;
@@ -249,7 +252,8 @@ impl Console {
         String::from_utf8_lossy(&state.buf[start..]).into_owned()
     }
 
-    /// Marks the run as failed (the log is kept) and builds an error with `what` and the output tail.
+    /// Marks the run as failed (the log is kept) and builds an error with `what` and the output
+    /// tail.
     pub fn fail(&mut self, what: &str) -> anyhow::Error {
         self.failed = true;
         let log = match &self.log_path {

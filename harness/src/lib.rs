@@ -3,12 +3,16 @@
 //! - [`console`]: a child process's output as a buffer with a cursor; `expect`, `send_line`,
 //!   `wait_exit`, panic detection and logs kept for failed runs.
 //! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher.
+//! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
+//!   responder on 127.0.0.1.
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
 //! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
 //! building the kernel, the user programs and the image.
 
 pub mod console;
+pub mod dns;
+pub mod lab;
 pub mod qemu;
 
 pub use console::{Console, Pattern};

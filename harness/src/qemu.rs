@@ -19,7 +19,8 @@ use crate::console::{Console, Pattern};
 /// The QEMU binary, as packaged by Debian's `qemu-system-misc`.
 pub const QEMU: &str = "qemu-system-riscv64";
 
-/// Harts and memory of every test machine unless a test asks otherwise: the same as `cargo xtask qemu`.
+/// Harts and memory of every test machine unless a test asks otherwise: the same as
+/// `cargo xtask qemu`.
 pub const DEFAULT_SMP: usize = 3;
 /// See [`DEFAULT_SMP`].
 pub const DEFAULT_MEM: &str = "128M";
@@ -232,7 +233,8 @@ impl QemuBuilder {
         self.artifacts.make_image(&image, &extra)?;
 
         let mut args = machine_args(&self.artifacts.kernel, &image, self.smp, &self.mem);
-        // The UART on stdio without QEMU's monitor multiplexer, so every byte typed reaches the guest.
+        // The UART on stdio without QEMU's monitor multiplexer, so every byte typed reaches the
+        // guest.
         // No reboot: a guest reset ends the run instead of booting again until the timeout.
         for arg in [
             "-display",
@@ -269,7 +271,8 @@ impl QemuBuilder {
     }
 }
 
-/// One running xv6net machine. Dropping it kills QEMU; the console log is kept only if the test failed.
+/// One running xv6net machine. Dropping it kills QEMU; the console log is kept only if the test
+/// failed.
 pub struct Qemu {
     console: Console,
     command_line: String,
@@ -302,8 +305,8 @@ impl Qemu {
         self.console.expect(pattern, timeout)
     }
 
-    /// Types `line` and a newline, then waits for xv6's console to echo it and moves the cursor past
-    /// the echo, so that the next [`expect`](Self::expect) sees only what the command prints.
+    /// Types `line` and a newline, then waits for xv6's console to echo it and moves the cursor
+    /// past the echo, so that the next [`expect`](Self::expect) sees only what the command prints.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         self.console.send_line(line)?;
         self.console
@@ -335,7 +338,8 @@ impl Qemu {
         self.console.wait_exit(timeout)
     }
 
-    /// Marks the test as failed (keeping the log) and returns an error with `what` and the console tail.
+    /// Marks the test as failed (keeping the log) and returns an error with `what` and the console
+    /// tail.
     pub fn fail(&mut self, what: &str) -> anyhow::Error {
         self.console.fail(what)
     }

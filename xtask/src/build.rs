@@ -1,4 +1,5 @@
-//! `cargo xtask build`: the kernel, the user programs, mkfs, the C fixture, and the file system image.
+//! `cargo xtask build`: the kernel, the user programs, mkfs, the C fixture, and the file system
+//! image.
 //!
 //! The image holds README (this repository's README.md), every user program under its own name, the
 //! C fixture `ctest` when a riscv C compiler is present, and the files given with `--add`. Like
@@ -25,6 +26,8 @@ const C_COMPILERS: [&str; 3] = [
 pub fn build(opts: &BuildOpts) -> Result<Paths> {
     let paths = Paths::new()?;
     ensure_target()?;
+    // Listed before the build, so that a program added meanwhile is left out rather than missing.
+    let programs = user_programs(&paths.root.join("user/src/bin"))?;
     cmd::run(paths.cargo().args([
         "build",
         "--release",
@@ -38,7 +41,7 @@ pub fn build(opts: &BuildOpts) -> Result<Paths> {
     cmd::run(paths.cargo().args(["build", "--release", "-p", "mkfs"]))?;
 
     let mut files = vec![format!("{}=README", paths.root.join("README.md").display())];
-    for name in user_programs(&paths.root.join("user/src/bin"))? {
+    for name in programs {
         files.push(format!(
             "{}={name}",
             paths.riscv_release().join(&name).display()
@@ -146,8 +149,8 @@ fn make_image(paths: &Paths, files: &[String]) -> Result<()> {
     cmd::run(Command::new(paths.mkfs()).arg(&img).args(files))
 }
 
-/// An mkfs `FILE[=NAME]` argument with FILE made absolute: the harness runs mkfs again with the same
-/// list from another directory. The name stays what mkfs would have chosen.
+/// An mkfs `FILE[=NAME]` argument with FILE made absolute: the harness runs mkfs again with the
+/// same list from another directory. The name stays what mkfs would have chosen.
 fn absolute_file_arg(arg: &str) -> Result<String> {
     let path = file_path(arg);
     let abs = std::path::absolute(path).with_context(|| format!("resolving {path}"))?;

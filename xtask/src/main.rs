@@ -1,8 +1,10 @@
 //! `cargo xtask`: the developer and CI commands of xv6net.
 //!
-//! - `build`: kernel and user programs for riscv64, `mkfs` for the host, then `target/xv6net/fs.img`.
+//! - `build`: kernel and user programs for riscv64, `mkfs` for the host, then
+//!   `target/xv6net/fs.img`.
 //! - `qemu`: build, then boot xv6net on this terminal.
-//! - `test`: format, lint, host tests, build, then the in-QEMU tests; ends with `N passed, N failed`.
+//! - `test`: format, lint, host tests, build, then the in-QEMU tests; ends with
+//!   `N passed, N failed`.
 //! - `bench`: the benchmarks (not written yet).
 //!
 //! Everything runs from the workspace root, and outputs go under the Cargo target directory

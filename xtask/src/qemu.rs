@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 
 use crate::cmd;
 use crate::{Nic, QemuOpts};
-use harness::qemu::{NO_NETWORK, QEMU, machine_args};
+use harness::qemu::{QEMU, machine_args};
 
 /// The command that installs QEMU on Debian 12 (QEMU 7.2 with user networking; DESIGN §3).
 const INSTALL_QEMU: &str =
@@ -31,18 +31,56 @@ pub fn run(opts: &QemuOpts) -> Result<ExitCode> {
     Ok(ExitCode::from(status.code().map_or(1, |c| c as u8)))
 }
 
-/// The network part of the command line.
+/// The network part of the command line, like the lab's Makefile: the card (`--nic`, E1000 by
+/// default) on QEMU's user network, host UDP ports FWDPORT1 and FWDPORT2 of 127.0.0.1 forwarded to
+/// guest ports 2000 and 2001, and a capture in target/xv6net/packets.pcap. The ports default to the
+/// lab's for this user (uid%5000 + 25999 and + 30999); the environment variables FWDPORT1, FWDPORT2,
+/// SERVERPORT and DNSPORT override them. Prints how to run the host side and `nettest`.
 fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
-    match opts.nic {
-        None => Ok(NO_NETWORK.map(OsString::from).into()),
-        Some(nic) => bail!(
-            "--nic {}: no network card is wired up yet (the network issue adds them)",
-            match nic {
-                Nic::E1000 => "e1000",
-                Nic::Virtio => "virtio",
-            }
+    use harness::lab::{LabPorts, dns_port_for_uid};
+    let uid = cmd::uid().unwrap_or(0);
+    let env_port = |name: &str, default: u16| -> Result<u16> {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name}={v:?} is not a port number")),
+            Err(_) => Ok(default),
+        }
+    };
+    let lab = LabPorts::for_uid(uid);
+    let ports = LabPorts {
+        server: env_port("SERVERPORT", lab.server)?,
+        fwd1: env_port("FWDPORT1", lab.fwd1)?,
+        fwd2: env_port("FWDPORT2", lab.fwd2)?,
+    };
+    let dns = env_port("DNSPORT", dns_port_for_uid(uid))?;
+    let (device, name) = match opts.nic.unwrap_or(Nic::E1000) {
+        Nic::E1000 => ("e1000,netdev=net0,bus=pcie.0", "e1000"),
+        Nic::Virtio => (
+            "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
+            "virtio-net",
         ),
-    }
+    };
+    let pcap = cmd::Paths::new()?.out().join("packets.pcap");
+    let LabPorts { server, fwd1, fwd2 } = ports;
+    println!(
+        "net: {name} on QEMU's user network: host 127.0.0.1:{fwd1} -> guest UDP 2000, \
+         127.0.0.1:{fwd2} -> guest UDP 2001 (capture: {})\n\
+         net: SERVERPORT {server}; host side: cargo run -p harness --bin labserver -- \
+         --port {server} --fwd1 {fwd1} --fwd2 {fwd2} --dns-port {dns} grade\n\
+         net: then in xv6: nettest -p {server} -d 10.0.2.2:{dns} grade",
+        pcap.display()
+    );
+    let mut dump = OsString::from("filter-dump,id=f0,netdev=net0,file=");
+    dump.push(pcap);
+    Ok(vec![
+        "-netdev".into(),
+        ports.netdev_arg("net0").into(),
+        "-device".into(),
+        device.into(),
+        "-object".into(),
+        dump,
+    ])
 }
 
 /// `-S -gdb` on a port that depends on the user, as xv6's Makefile does, so two people on one
@@ -91,15 +129,42 @@ mod tests {
         }
     }
 
-    #[test]
-    fn no_nic_means_no_network_at_all() {
-        assert_eq!(net_args(&opts(None, false)).unwrap(), ["-nic", "none"]);
+    /// The values of `-netdev` and `-device`.
+    fn netdev_and_device(nic: Option<Nic>) -> (String, String) {
+        let args = net_args(&opts(nic, false)).unwrap();
+        let s: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert_eq!(
+            (s[0].as_str(), s[2].as_str(), s[4].as_str()),
+            ("-netdev", "-device", "-object")
+        );
+        assert!(
+            s[5].starts_with("filter-dump,id=f0,netdev=net0,file="),
+            "{}",
+            s[5]
+        );
+        (s[1].clone(), s[3].clone())
     }
 
     #[test]
-    fn a_nic_is_refused_until_the_drivers_exist() {
-        let err = net_args(&opts(Some(Nic::E1000), false)).unwrap_err();
-        assert!(format!("{err}").contains("--nic e1000"), "{err}");
+    fn the_default_nic_is_e1000_with_the_labs_forwards_on_loopback() {
+        let (netdev, device) = netdev_and_device(None);
+        assert_eq!(device, "e1000,netdev=net0,bus=pcie.0");
+        let parts: Vec<&str> = netdev.split(',').collect();
+        assert_eq!(parts[..2], ["user", "id=net0"], "{netdev}");
+        assert_eq!(parts.len(), 4, "{netdev}");
+        for (part, guest) in parts[2..].iter().zip(["-:2000", "-:2001"]) {
+            assert!(part.starts_with("hostfwd=udp:127.0.0.1:"), "{part}");
+            assert!(part.ends_with(guest), "{part}");
+        }
+    }
+
+    #[test]
+    fn virtio_sits_in_mmio_slot_1() {
+        let (_, device) = netdev_and_device(Some(Nic::Virtio));
+        assert_eq!(
+            device,
+            "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!    they need step 4)
 //! 4. `cargo xtask build`
 //! 5. the in-QEMU tests: `cargo test --release --no-fail-fast -p harness --test '*' --
-//!    --include-ignored --test-threads=1`, told where the build products are through `XV6NET_*` variables
+//!    --include-ignored --test-threads=1`, told where the build products are through `XV6NET_*`
+//!    variables
 //!
 //! The last line is `N passed, N failed`: N counts tests from every libtest summary, plus one
 //! failure for each step that failed without a failing test (formatting, lint, a build error).
@@ -113,7 +114,8 @@ fn checked(cmd: &mut Command) -> Result<Counts> {
 }
 
 /// Runs a `cargo test` command, copying its output through to our stdout as it comes, and returns
-/// the summed counts of its `test result:` lines. A failing command with no failed test is an error.
+/// the summed counts of its `test result:` lines. A failing command with no failed test is an
+/// error.
 fn cargo_test(cmd: &mut Command) -> Result<Counts> {
     cargo_test_to(cmd, &mut std::io::stdout())
 }
@@ -212,8 +214,8 @@ test result: ok. 12 passed; 0 failed; 3 ignored; 0 measured; 0 filtered out; fin
             "-c",
             "echo 'test result: ok. 2 passed; 0 failed;'; exit 101",
         ]);
-        // The output goes to a sink: on stdout, these lines would be counted by a `cargo xtask test`
-        // that runs this test.
+        // The output goes to a sink: on stdout, these lines would be counted by the
+        // `cargo xtask test` that runs this test.
         assert!(cargo_test_to(&mut cmd, &mut std::io::sink()).is_err());
         let mut cmd = Command::new("sh");
         cmd.args([
