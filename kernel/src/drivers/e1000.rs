@@ -14,10 +14,14 @@
 //! driver and card through the head (the card's) and tail (the driver's) registers:
 //!
 //! ```text
-//!   RX:  [ stored | stored | empty | empty | (spare) ]     the card fills from RDH
-//!          ^ next (driver reads DD)   the card owns [RDH, RDT); RDT = the spare slot
-//!   TX:  [ sent   | queued | queued | free  | free  ]     the card sends from TDH
-//!          ^ head (reclaimed on DD)     ^ TDH  ^ tail = TDT (driver fills here)
+//!   RX:  [ spare | taken | taken | stored | stored | empty | empty ]
+//!          RDT                     next              RDH
+//!        the card owns [RDH, RDT) and stores frames from RDH on; the driver
+//!        reads DD at next; taken = cleared, returned by the next RDT write
+//!   TX:  [ sent  | sent  | queued | queued | free  | free  ]
+//!          head            TDH               tail = TDT
+//!        the card owns [TDH, TDT) and sends from TDH on; the driver fills at
+//!        tail and reclaims from head once the card wrote DD back
 //! ```
 //!
 //! The card interrupts when it stores a frame (RXT0), when the free receive
@@ -51,6 +55,9 @@ const MIN_TX_LEN: usize = 60;
 const DESC_SIZE: usize = 16;
 const RING_GRANULE: usize = 128 / DESC_SIZE;
 const RING_MAX: usize = PGSIZE / DESC_SIZE;
+/// Most cleared RX descriptors held back before an RDT write returns them (at most
+/// half the ring).
+const RX_RETURN_BATCH: usize = 16;
 /// Polls of CTRL.RST before giving up on a reset.
 const RESET_POLLS: usize = 1_000_000;
 
@@ -67,8 +74,10 @@ pub struct E1000 {
 pub struct E1000Rx {
     regs: Mmio,
     dma: DmaRing<RxDesc>,
-    /// The next descriptor the card fills: the one after RDT.
+    /// The next descriptor the card fills.
     next: usize,
+    /// Descriptors taken and cleared but not yet returned with RDT (see `give_back`).
+    unreturned: usize,
     /// Inside a frame that spans descriptors, dropped up to its EOP descriptor.
     partial: bool,
     /// Frames dropped here: receive errors, spanning descriptors, too short.
@@ -219,6 +228,7 @@ impl E1000Rx {
             regs,
             dma,
             next: 0,
+            unreturned: 0,
             partial: false,
             dropped: 0,
         }
@@ -234,14 +244,31 @@ impl E1000Rx {
         self.dropped
     }
 
-    /// Returns descriptor `i` to the card, cleared, as the new spare slot: RDT = i
-    /// hands over the old spare, the one before it.
+    /// Clears descriptor `i`, which the driver has finished with, for the card to
+    /// fill again. The card gets it back with the next RDT write, made once
+    /// `RX_RETURN_BATCH` descriptors are waiting or the ring is drained: QEMU
+    /// refills a ring with the frames it queued when RDT moves and drops those that
+    /// do not fit, so returning one descriptor at a time loses most of a burst.
     fn give_back(&mut self, i: usize) {
         self.dma.set_desc(i, self.dma.empty_rx(i));
-        // The cleared descriptor must be in memory before the card may use it.
-        fence(Ordering::SeqCst);
-        self.regs.write32(RDT, i as u32);
         self.next = ring::next(i, self.dma.size);
+        self.unreturned += 1;
+        if self.unreturned >= RX_RETURN_BATCH.min(self.dma.size / 2) {
+            self.return_descs();
+        }
+    }
+
+    /// Hands every cleared descriptor back to the card: RDT = the last one cleared,
+    /// which becomes the spare, and the card owns everything before it.
+    fn return_descs(&mut self) {
+        if self.unreturned == 0 {
+            return;
+        }
+        // The cleared descriptors must be in memory before the card may use them.
+        fence(Ordering::SeqCst);
+        self.regs
+            .write32(RDT, ring::prev(self.next, self.dma.size) as u32);
+        self.unreturned = 0;
     }
 
     /// Whether descriptor `d` holds a frame to hand to the stack; counts the drops.
@@ -269,14 +296,15 @@ impl RxRing for E1000Rx {
             let i = self.next;
             let d = self.dma.desc(i);
             if d.status & RXD_STAT_DD == 0 {
+                self.return_descs();
                 return None;
             }
             // Read the buffer only after seeing DD: the card wrote it first.
             fence(Ordering::SeqCst);
             if self.accept(&d) {
                 // SAFETY: DD is set and i is outside [RDH, RDT), so the card is done
-                // with this buffer and does not touch it until give_back moves RDT
-                // past it; length <= BUF_SIZE was checked by accept.
+                // with this buffer and does not touch it until return_descs moves
+                // RDT past it; length <= BUF_SIZE was checked by accept.
                 let frame = unsafe {
                     core::slice::from_raw_parts(self.dma.buf(i) as *const u8, d.length as usize)
                 };
@@ -286,6 +314,7 @@ impl RxRing for E1000Rx {
             }
             self.give_back(i);
         }
+        self.return_descs();
         None
     }
 }
