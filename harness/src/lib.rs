@@ -5,6 +5,7 @@
 //! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher.
 //! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
 //!   responder on 127.0.0.1.
+//! - [`wire`]: the L2 wire, where the harness is the guest's whole network (raw Ethernet frames).
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
 //! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
@@ -14,6 +15,7 @@ pub mod console;
 pub mod dns;
 pub mod lab;
 pub mod qemu;
+pub mod wire;
 
 pub use console::{Console, Pattern};
 pub use qemu::{Artifacts, Qemu, QemuBuilder};

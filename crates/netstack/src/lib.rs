@@ -37,6 +37,7 @@ pub mod ring;
 pub mod socket;
 pub mod stack;
 pub mod trace;
+pub mod virtq;
 
 use core::fmt;
 

@@ -1,6 +1,10 @@
 //! The virtio-mmio transport (version 2, "modern": QEMU needs
 //! `-global virtio-mmio.force-legacy=false`) and split virtqueues, shared by the
 //! virtio block and network drivers. Virtio 1.2 spec §4.2 (MMIO) and §2.7 (split queues).
+//!
+//! `Virtqueue<N>` (fixed size, with a descriptor free list) serves the disk; `Vring`
+//! (size chosen at boot, notification suppression by event index) serves the NIC; its
+//! index arithmetic is in `netstack::virtq`, where the host tests it.
 
 use crate::arch::riscv::PGSIZE;
 use crate::mm::kalloc::kzalloc;
@@ -29,6 +33,9 @@ pub const QUEUE_DRIVER_LOW: usize = 0x090;
 pub const QUEUE_DRIVER_HIGH: usize = 0x094;
 pub const QUEUE_DEVICE_LOW: usize = 0x0a0;
 pub const QUEUE_DEVICE_HIGH: usize = 0x0a4;
+pub const CONFIG_GENERATION: usize = 0x0fc;
+/// Start of the device-specific configuration space.
+pub const CONFIG: usize = 0x100;
 
 // Device status bits (§2.1).
 pub const STATUS_ACKNOWLEDGE: u32 = 1;
@@ -40,6 +47,14 @@ pub const STATUS_FEATURES_OK: u32 = 8;
 pub const VRING_DESC_F_NEXT: u16 = 1;
 /// The device writes (vs. reads) this buffer.
 pub const VRING_DESC_F_WRITE: u16 = 2;
+
+// Notification suppression without VIRTIO_F_EVENT_IDX (§2.7.7, §2.7.10).
+/// In the avail ring's flags: the driver needs no used-buffer interrupt.
+pub const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// In the used ring's flags: the device needs no available-buffer notification.
+pub const VRING_USED_F_NO_NOTIFY: u16 = 1;
+/// Feature bit: both sides publish event indexes instead of those flags.
+pub const VIRTIO_F_EVENT_IDX: u32 = 29;
 
 /// A buffer descriptor (§2.7.5).
 #[repr(C)]
@@ -102,109 +117,183 @@ pub fn driver_ok(regs: Mmio) {
     regs.write32(STATUS, s | STATUS_DRIVER_OK);
 }
 
-/// A split virtqueue of `N` descriptors: descriptor table, available ring (driver →
-/// device) and used ring (device → driver), each in its own zeroed page.
-pub struct Virtqueue<const N: usize> {
-    desc: *mut VirtqDesc,
-    /// flags: u16, idx: u16, ring: [u16; N]
-    avail: *mut u16,
-    /// flags: u16, idx: u16, ring: [(id: u32, len: u32); N]
-    used: *mut u8,
-    free: [bool; N],
-    /// How far we have consumed the used ring.
-    pub used_idx: u16,
+/// Selects queue `index`, checks it is free and at least `num` long, gives it three
+/// zeroed pages (descriptor table, avail ring, used ring) and marks it ready.
+fn setup_queue(regs: Mmio, index: u32, num: u32) -> (*mut VirtqDesc, *mut u8, *mut u8) {
+    regs.write32(QUEUE_SEL, index);
+    assert!(regs.read32(QUEUE_READY) == 0, "virtio queue already in use");
+    let max = regs.read32(QUEUE_NUM_MAX);
+    assert!(max >= num, "virtio queue too short");
+    let desc = kzalloc().expect("virtio: out of memory");
+    let avail = kzalloc().expect("virtio: out of memory");
+    let used = kzalloc().expect("virtio: out of memory");
+    regs.write32(QUEUE_NUM, num);
+    regs.write32(QUEUE_DESC_LOW, desc as u32);
+    regs.write32(QUEUE_DESC_HIGH, (desc >> 32) as u32);
+    regs.write32(QUEUE_DRIVER_LOW, avail as u32);
+    regs.write32(QUEUE_DRIVER_HIGH, (avail >> 32) as u32);
+    regs.write32(QUEUE_DEVICE_LOW, used as u32);
+    regs.write32(QUEUE_DEVICE_HIGH, (used >> 32) as u32);
+    regs.write32(QUEUE_READY, 1);
+    (desc as *mut VirtqDesc, avail as *mut u8, used as *mut u8)
 }
 
-// SAFETY: the ring pages are owned by the queue; users serialize access with a lock.
-unsafe impl<const N: usize> Send for Virtqueue<N> {}
+/// The largest queue `index` of the device allows (0: no such queue).
+pub fn queue_max(regs: Mmio, index: u32) -> u32 {
+    regs.write32(QUEUE_SEL, index);
+    regs.read32(QUEUE_NUM_MAX)
+}
 
-impl<const N: usize> Virtqueue<N> {
-    /// Allocates the rings and tells the device about queue `index`.
-    pub fn new(regs: Mmio, index: u32) -> Virtqueue<N> {
-        assert!(N * 16 <= PGSIZE && N <= u16::MAX as usize);
-        regs.write32(QUEUE_SEL, index);
-        assert!(regs.read32(QUEUE_READY) == 0, "virtio queue already in use");
-        let max = regs.read32(QUEUE_NUM_MAX) as usize;
-        assert!(max >= N, "virtio queue too short");
-        let desc = kzalloc().expect("virtio: out of memory");
-        let avail = kzalloc().expect("virtio: out of memory");
-        let used = kzalloc().expect("virtio: out of memory");
-        regs.write32(QUEUE_NUM, N as u32);
-        regs.write32(QUEUE_DESC_LOW, desc as u32);
-        regs.write32(QUEUE_DESC_HIGH, (desc >> 32) as u32);
-        regs.write32(QUEUE_DRIVER_LOW, avail as u32);
-        regs.write32(QUEUE_DRIVER_HIGH, (avail >> 32) as u32);
-        regs.write32(QUEUE_DEVICE_LOW, used as u32);
-        regs.write32(QUEUE_DEVICE_HIGH, (used >> 32) as u32);
-        regs.write32(QUEUE_READY, 1);
-        Virtqueue {
-            desc: desc as *mut VirtqDesc,
-            avail: avail as *mut u16,
-            used: used as *mut u8,
-            free: [true; N],
+/// A split virtqueue whose size is chosen at run time (a power of two, at most
+/// `netstack::virtq::MAX_QUEUE_SIZE`), with notification suppression both ways: by
+/// event index when VIRTIO_F_EVENT_IDX was negotiated, by the ring flags otherwise.
+/// It owns no descriptor free list: its user decides which descriptors are whose.
+///
+/// ```text
+///   driver: set_desc, push --avail ring--> device ... device --used ring--> pop_used
+///           (push says whether to notify)             (arm_intr asks for an interrupt)
+/// ```
+pub struct Vring {
+    desc: *mut VirtqDesc,
+    avail: *mut u8,
+    used: *mut u8,
+    size: u16,
+    event_idx: bool,
+    /// The avail index we published last (the device only reads it).
+    avail_idx: u16,
+    /// How far we have consumed the used ring.
+    used_idx: u16,
+}
+
+// SAFETY: the ring pages are owned by the Vring; users serialize access with a lock.
+unsafe impl Send for Vring {}
+
+impl Vring {
+    /// Allocates the rings of queue `index` with `size` entries and tells the device.
+    /// `event_idx`: whether VIRTIO_F_EVENT_IDX was negotiated.
+    pub fn new(regs: Mmio, index: u32, size: u16, event_idx: bool) -> Vring {
+        assert!(size.is_power_of_two() && size <= netstack::virtq::MAX_QUEUE_SIZE);
+        let (desc, avail, used) = setup_queue(regs, index, size as u32);
+        Vring {
+            desc,
+            avail,
+            used,
+            size,
+            event_idx,
+            avail_idx: 0,
             used_idx: 0,
         }
     }
 
-    /// Takes a free descriptor.
-    pub fn alloc_desc(&mut self) -> Option<u16> {
-        let i = self.free.iter().position(|&f| f)?;
-        self.free[i] = false;
-        Some(i as u16)
-    }
-
-    /// Returns a descriptor chain starting at `i` to the free list.
-    pub fn free_chain(&mut self, mut i: u16) {
-        loop {
-            let d = self.desc(i);
-            assert!(!self.free[i as usize], "virtio: freeing a free descriptor");
-            self.free[i as usize] = true;
-            if d.flags & VRING_DESC_F_NEXT == 0 {
-                return;
-            }
-            i = d.next;
-        }
-    }
-
-    pub fn desc(&self, i: u16) -> VirtqDesc {
-        assert!((i as usize) < N);
-        // SAFETY: i < N, inside the descriptor page.
-        unsafe { self.desc.add(i as usize).read_volatile() }
+    pub fn size(&self) -> u16 {
+        self.size
     }
 
     pub fn set_desc(&mut self, i: u16, d: VirtqDesc) {
-        assert!((i as usize) < N);
-        // SAFETY: i < N, inside the descriptor page.
+        assert!(i < self.size);
+        // SAFETY: i < size, inside the descriptor page.
         unsafe { self.desc.add(i as usize).write_volatile(d) };
     }
 
-    /// Offers the chain starting at `head` to the device (does not notify).
-    pub fn push_avail(&mut self, head: u16) {
-        // SAFETY: the avail page holds flags, idx and N ring entries (u16 each).
-        unsafe {
-            let idx = self.avail.add(1).read_volatile();
-            self.avail.add(2 + (idx as usize % N)).write_volatile(head);
-            // The ring entry must be visible before the index that publishes it.
-            fence(Ordering::SeqCst);
-            self.avail.add(1).write_volatile(idx.wrapping_add(1));
-        }
-        fence(Ordering::SeqCst);
+    /// Reads the u16 at byte `off` of the avail (`used` false) or used ring page.
+    fn read16(&self, used: bool, off: usize) -> u16 {
+        let page = if used { self.used } else { self.avail };
+        assert!(off + 2 <= PGSIZE && off.is_multiple_of(2));
+        // SAFETY: inside the ring's page (checked), 2-byte aligned.
+        unsafe { (page.add(off) as *const u16).read_volatile() }
     }
 
-    /// Takes the next completed chain from the used ring: (head id, bytes written).
-    pub fn pop_used(&mut self) -> Option<(u16, u32)> {
+    /// Writes the u16 at byte `off` of the avail ring page (the driver's side).
+    fn write_avail16(&mut self, off: usize, v: u16) {
+        assert!(off + 2 <= PGSIZE && off.is_multiple_of(2));
+        // SAFETY: inside the avail page (checked), 2-byte aligned.
+        unsafe { (self.avail.add(off) as *mut u16).write_volatile(v) }
+    }
+
+    /// The used ring's index: how many buffers the device has used, ever (mod 2^16).
+    fn device_used_idx(&self) -> u16 {
+        self.read16(true, 2)
+    }
+
+    /// Makes descriptor chain `head` available to the device. Returns whether the
+    /// device asked to be notified of it (then write the queue's index to QUEUE_NOTIFY).
+    pub fn push(&mut self, head: u16) -> bool {
+        let old = self.avail_idx;
+        let new = old.wrapping_add(1);
+        let entry = 4 + 2 * netstack::virtq::slot(old, self.size);
+        self.write_avail16(entry, head);
+        // The descriptor and the ring entry must be visible before the index that
+        // publishes them.
         fence(Ordering::SeqCst);
-        // SAFETY: the used page holds flags, idx and N (id, len) elements.
-        unsafe {
-            let idx = (self.used.add(2) as *const u16).read_volatile();
-            if idx == self.used_idx {
-                return None;
+        self.write_avail16(2, new);
+        self.avail_idx = new;
+        // The new index must be visible before we read whether the device wants a
+        // notification, or a device going idle right now could miss it.
+        fence(Ordering::SeqCst);
+        if self.event_idx {
+            let avail_event = self.read16(true, netstack::virtq::avail_event_offset(self.size));
+            netstack::virtq::need_event(avail_event, new, old)
+        } else {
+            self.read16(true, 0) & VRING_USED_F_NO_NOTIFY == 0
+        }
+    }
+
+    /// Whether the device has used buffers we have not popped yet.
+    pub fn has_used(&self) -> bool {
+        fence(Ordering::SeqCst);
+        netstack::virtq::pending(self.device_used_idx(), self.used_idx) != 0
+    }
+
+    /// Takes the next buffer the device has used: (head id, bytes it wrote).
+    pub fn pop_used(&mut self) -> Option<(u16, u32)> {
+        if !self.has_used() {
+            return None;
+        }
+        // Read the element only after seeing the index that published it.
+        fence(Ordering::SeqCst);
+        let off =
+            netstack::virtq::used_elem_offset(netstack::virtq::slot(self.used_idx, self.size));
+        // SAFETY: the element lies inside the used page (size <= 256 elements of 8 bytes
+        // after a 4-byte header), 4-byte aligned.
+        let (id, len) = unsafe {
+            let elem = self.used.add(off) as *const u32;
+            (elem.read_volatile(), elem.add(1).read_volatile())
+        };
+        self.used_idx = self.used_idx.wrapping_add(1);
+        Some((id as u16, len))
+    }
+
+    /// Asks for an interrupt when the device uses its next buffer (beyond those it has
+    /// already used). Callers check `has_used` afterwards for buffers used meanwhile.
+    pub fn arm_intr(&mut self) {
+        if !self.event_idx {
+            self.write_avail16(0, 0);
+            fence(Ordering::SeqCst);
+            return;
+        }
+        let off = netstack::virtq::used_event_offset(self.size);
+        loop {
+            let seen = self.device_used_idx();
+            self.write_avail16(off, seen);
+            // If the device used another buffer between our read and our write, it may
+            // have compared against the old event and stayed silent: try again. After the
+            // fence, a device that has not moved yet will see the new event.
+            fence(Ordering::SeqCst);
+            if self.device_used_idx() == seen {
+                return;
             }
-            let elem = self.used.add(4 + 8 * (self.used_idx as usize % N));
-            let id = (elem as *const u32).read_volatile();
-            let len = (elem.add(4) as *const u32).read_volatile();
-            self.used_idx = self.used_idx.wrapping_add(1);
-            Some((id as u16, len))
+        }
+    }
+
+    /// Asks the device not to interrupt when it uses buffers (a hint it may ignore).
+    pub fn disarm_intr(&mut self) {
+        if self.event_idx {
+            // An event just behind what we consumed is crossed only after a full lap
+            // of 2^16 buffers.
+            let off = netstack::virtq::used_event_offset(self.size);
+            self.write_avail16(off, self.used_idx.wrapping_sub(1));
+        } else {
+            self.write_avail16(0, VRING_AVAIL_F_NO_INTERRUPT);
         }
     }
 }

@@ -46,7 +46,9 @@ struct Inflight {
 
 struct Disk {
     regs: Mmio,
-    queue: Virtqueue<NUM>,
+    queue: Vring,
+    /// Which descriptors are free (the queue leaves the bookkeeping to us).
+    free: [bool; NUM],
     /// One header per descriptor head, so each chain has its own.
     ops: [BlkReq; NUM],
     info: [Inflight; NUM],
@@ -72,11 +74,12 @@ pub fn virtio_disk_init() {
                 | 1 << VIRTIO_RING_F_EVENT_IDX
                 | 1 << VIRTIO_RING_F_INDIRECT_DESC)
     });
-    let queue = Virtqueue::new(regs, 0);
+    let queue = Vring::new(regs, 0, NUM as u16, false);
     driver_ok(regs);
     *DISK.lock() = Some(Disk {
         regs,
         queue,
+        free: [true; NUM],
         ops: [BlkReq::default(); NUM],
         info: [Inflight {
             status: 0,
@@ -95,18 +98,22 @@ fn done_chan(d: &Disk, head: u16) -> usize {
 }
 
 /// Allocates three descriptors, or none.
-fn alloc3(q: &mut Virtqueue<NUM>) -> Option<[u16; 3]> {
-    let a = q.alloc_desc()?;
-    let Some(b) = q.alloc_desc() else {
-        q.free_chain(a);
+fn alloc3(free: &mut [bool; NUM]) -> Option<[u16; 3]> {
+    let mut idx = [0u16; 3];
+    let mut found = 0;
+    for (i, f) in free.iter().enumerate() {
+        if *f && found < 3 {
+            idx[found] = i as u16;
+            found += 1;
+        }
+    }
+    if found < 3 {
         return None;
-    };
-    let Some(c) = q.alloc_desc() else {
-        q.free_chain(a);
-        q.free_chain(b);
-        return None;
-    };
-    Some([a, b, c])
+    }
+    for &i in &idx {
+        free[i as usize] = false;
+    }
+    Some(idx)
 }
 
 /// Reads or writes disk block `blockno` from/to `data`, sleeping until the device is done.
@@ -116,7 +123,7 @@ pub fn virtio_disk_rw(data: &mut [u8; BSIZE], blockno: u32, write: bool) {
     let mut guard = DISK.lock();
     let idx = loop {
         let d = guard.as_mut().expect("virtio disk not initialized");
-        if let Some(idx) = alloc3(&mut d.queue) {
+        if let Some(idx) = alloc3(&mut d.free) {
             break idx;
         }
         guard = sleep(free_chan(), guard);
@@ -166,7 +173,8 @@ pub fn virtio_disk_rw(data: &mut [u8; BSIZE], blockno: u32, write: bool) {
             next: 0,
         },
     );
-    d.queue.push_avail(idx[0]);
+    // The disk queue never suppresses notifications we care about: always ring.
+    d.queue.push(idx[0]);
     d.regs.write32(QUEUE_NOTIFY, 0);
 
     // Wait for virtio_disk_intr() to say the request has finished.
@@ -182,7 +190,9 @@ pub fn virtio_disk_rw(data: &mut [u8; BSIZE], blockno: u32, write: bool) {
     if d.info[head].status != 0 {
         panic!("virtio_disk_rw: status {}", d.info[head].status);
     }
-    d.queue.free_chain(idx[0]);
+    for &i in &idx {
+        d.free[i as usize] = true;
+    }
     wakeup(free_chan());
 }
 

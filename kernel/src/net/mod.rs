@@ -219,16 +219,24 @@ pub fn is_nic_irq(irq: usize) -> bool {
 /// Polls the stack (repeatedly while the RX budget runs out, a bounded number of
 /// times) and wakes the sockets that changed.
 pub fn poll_and_wake(net: &mut Net) {
+    let mut pending = true;
     for _ in 0..8 {
         let r: PollResult = net.stack.poll(now_ms());
         for id in r.readable.iter().chain(r.writable.iter()) {
             wakeup(chan(id));
         }
-        if !r.rx_pending {
+        pending = r.rx_pending;
+        if !pending {
             break;
         }
     }
-    let next = net.stack.poll_at(now_ms()).unwrap_or(u64::MAX);
+    // Frames still waiting after the bounded loop: take them at the next tick rather
+    // than waiting for an interrupt that may never come (the NIC already raised it).
+    let next = if pending {
+        0
+    } else {
+        net.stack.poll_at(now_ms()).unwrap_or(u64::MAX)
+    };
     NEXT_POLL.store(next, Ordering::Relaxed);
 }
 
