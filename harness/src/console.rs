@@ -240,6 +240,11 @@ impl Console {
         }
     }
 
+    /// Whether the child is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything the child printed so far (lossily decoded).
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.lock().buf).into_owned()

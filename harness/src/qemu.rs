@@ -7,6 +7,7 @@
 //! variables that `cargo xtask test` sets (see [`Artifacts`]).
 
 use std::ffi::OsString;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -31,6 +32,15 @@ pub const NO_NETWORK: [&str; 2] = ["-nic", "none"];
 /// How long a boot to the shell's first prompt may take. A boot takes seconds, but tests run under
 /// TCG on two cores that may be busy with a build.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The file name of QEMU's human monitor socket in a machine's directory.
+const MONITOR_SOCKET: &str = "monitor.sock";
+
+/// What the monitor prints when it waits for a command.
+const MONITOR_PROMPT: &str = "(qemu) ";
+
+/// How long the monitor may take to answer: it answers at once unless QEMU itself is stuck.
+const MONITOR_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the console echo of a typed line may take to appear (see [`Qemu::send_line`]).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -233,20 +243,15 @@ impl QemuBuilder {
         self.artifacts.make_image(&image, &extra)?;
 
         let mut args = machine_args(&self.artifacts.kernel, &image, self.smp, &self.mem);
-        // The UART on stdio without QEMU's monitor multiplexer, so every byte typed reaches the
-        // guest.
+        // The UART alone on stdio, without QEMU's monitor multiplexer, so every byte typed reaches
+        // the guest; the monitor listens on a socket instead (see `Qemu::harts`).
+        let mut monitor = OsString::from("unix:");
+        monitor.push(dir.path().join(MONITOR_SOCKET));
+        monitor.push(",server=on,wait=off");
+        args.extend(["-display", "none", "-serial", "stdio", "-monitor"].map(OsString::from));
+        args.push(monitor);
         // No reboot: a guest reset ends the run instead of booting again until the timeout.
-        for arg in [
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            "-no-reboot",
-        ] {
-            args.push(arg.into());
-        }
+        args.push("-no-reboot".into());
         args.extend(self.net);
         args.extend(self.args);
         let command_line = crate::shell_words(QEMU, &args);
@@ -300,17 +305,18 @@ impl Qemu {
         Qemu::builder(name).spawn_shell()
     }
 
-    /// See [`Console::expect`].
+    /// See [`Console::expect`]. When the guest is still running after a failure (a hang, or a
+    /// timeout too short), the error also tells where each hart is.
     pub fn expect(&mut self, pattern: impl Into<Pattern>, timeout: Duration) -> Result<String> {
-        self.console.expect(pattern, timeout)
+        let result = self.console.expect(pattern, timeout);
+        result.map_err(|e| self.with_harts(e))
     }
 
     /// Types `line` and a newline, then waits for xv6's console to echo it and moves the cursor
     /// past the echo, so that the next [`expect`](Self::expect) sees only what the command prints.
     pub fn send_line(&mut self, line: &str) -> Result<()> {
         self.console.send_line(line)?;
-        self.console
-            .expect(Pattern::literal(&format!("{line}\n")), ECHO_TIMEOUT)
+        self.expect(Pattern::literal(&format!("{line}\n")), ECHO_TIMEOUT)
             .map(drop)
     }
 
@@ -333,9 +339,35 @@ impl Qemu {
         Ok(())
     }
 
-    /// See [`Console::wait_exit`].
+    /// See [`Console::wait_exit`]. If the guest is still running at the timeout, prints where
+    /// each hart is.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        self.console.wait_exit(timeout)
+        let status = self.console.wait_exit(timeout);
+        if status.is_none()
+            && let Some(harts) = self.harts()
+        {
+            eprintln!("QEMU did not exit; where the harts are:\n{harts}");
+        }
+        status
+    }
+
+    /// `e` followed by where each hart is, if QEMU still runs and its monitor answers.
+    fn with_harts(&mut self, e: anyhow::Error) -> anyhow::Error {
+        match self.harts() {
+            Some(harts) => anyhow::anyhow!("{e:#}\n--- where the harts are ---\n{harts}"),
+            None => e,
+        }
+    }
+
+    /// Asks QEMU's monitor for every hart's registers and summarizes them, one line per hart.
+    /// A hung guest shows here what its console cannot: which harts spin, sleep or loop, and where.
+    fn harts(&mut self) -> Option<String> {
+        if !self.console.running() {
+            return None;
+        }
+        let path = self.dir.path().join(MONITOR_SOCKET);
+        let text = monitor_command(&path, "info registers -a").ok()?;
+        Some(summarize_registers(&text))
     }
 
     /// Marks the test as failed (keeping the log) and returns an error with `what` and the console
@@ -360,9 +392,98 @@ impl Qemu {
     }
 }
 
+/// Runs one command on QEMU's human monitor at the Unix socket `path` and returns its output.
+///
+/// The monitor greets, prompts `(qemu) `, echoes the command with terminal escapes, prints the
+/// output and prompts again; the output is what lies between the end of the echoed line and the
+/// second prompt.
+fn monitor_command(path: &Path, command: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut sock = UnixStream::connect(path)?;
+    sock.set_read_timeout(Some(MONITOR_TIMEOUT))?;
+    read_until_prompt(&mut sock)?;
+    sock.write_all(format!("{command}\n").as_bytes())?;
+    let answer = read_until_prompt(&mut sock)?;
+    let answer = answer.strip_suffix(MONITOR_PROMPT).unwrap_or(&answer);
+    Ok(answer
+        .split_once('\n')
+        .map_or("", |(_echo, out)| out)
+        .to_string())
+}
+
+/// Reads from the monitor up to and including its next prompt.
+fn read_until_prompt(sock: &mut UnixStream) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.ends_with(MONITOR_PROMPT.as_bytes()) {
+        let n = sock.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+/// One line per hart from `info registers -a`: the program counter, return address and stack
+/// pointer, and the supervisor trap registers (a `pc` below 0x8000_0000 is in user space).
+fn summarize_registers(text: &str) -> String {
+    const SHOWN: [(&str, &str); 6] = [
+        ("pc", "pc"),
+        ("x1/ra", "ra"),
+        ("x2/sp", "sp"),
+        ("sepc", "sepc"),
+        ("scause", "scause"),
+        ("stval", "stval"),
+    ];
+    let mut lines = Vec::new();
+    for cpu in text.split("CPU#").skip(1) {
+        let words: Vec<&str> = cpu.split_whitespace().collect();
+        let mut line = format!("hart {}:", words.first().copied().unwrap_or("?"));
+        for (register, shown) in SHOWN {
+            if let Some(i) = words.iter().position(|w| *w == register) {
+                let value = words.get(i + 1).copied().unwrap_or("?");
+                let value = value.trim_start_matches('0');
+                line.push_str(&format!(
+                    " {shown}=0x{}",
+                    if value.is_empty() { "0" } else { value }
+                ));
+            }
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registers_are_summarized_one_line_per_hart() {
+        let text = "\
+CPU#0
+ V      =   0
+ pc       0000000080005eb0
+ mhartid  0000000000000000
+ sepc     0000000000000000
+ scause   0000000000000000
+ stval    0000000000000000
+ x0/zero  0000000000000000 x1/ra    0000000080005eac x2/sp    0000000080043cb0 x3/gp    0000000000000000
+CPU#1
+ pc       0000000000001a2c
+ sepc     0000000000001a28
+ scause   0000000000000008
+ stval    0000000000000000
+ x0/zero  0000000000000000 x1/ra    0000000000001000 x2/sp    0000000000003f80 x3/gp    0000000000000000
+";
+        assert_eq!(
+            summarize_registers(text),
+            "hart 0: pc=0x80005eb0 ra=0x80005eac sp=0x80043cb0 sepc=0x0 scause=0x0 stval=0x0\n\
+             hart 1: pc=0x1a2c ra=0x1000 sp=0x3f80 sepc=0x1a28 scause=0x8 stval=0x0"
+        );
+    }
 
     #[test]
     fn machine_args_match_the_documented_command() {

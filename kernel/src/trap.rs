@@ -58,10 +58,11 @@ pub extern "C" fn usertrap() {
     } else {
         which = devintr();
         if which == Intr::None {
+            let pid = p.inner.lock().pid;
             crate::println!(
                 "usertrap(): unexpected scause {:#x} pid={}\n            sepc={:#x} stval={:#x}",
                 scause,
-                p.inner.lock().pid,
+                pid,
                 r_sepc(),
                 r_stval()
             );

@@ -40,6 +40,7 @@ pub mod dns;
 mod fixtures;
 pub mod lab;
 mod phy;
+pub mod ring;
 pub mod socket;
 pub mod stack;
 mod tcp;

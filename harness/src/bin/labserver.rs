@@ -1,11 +1,13 @@
 //! labserver: the host side of the MIT net lab by hand, beside `cargo xtask qemu --nic ...`.
 //!
-//! `labserver [--port N] [--fwd1 N] [--fwd2 N] [--dns-port N] [--seconds N] [--interval-ms N] MODE`
+//! `labserver [--port N] [--fwd1 N] [--fwd2 N] [--dns-port N] [--seconds N] [--packets N]
+//! [--interval-ms N] MODE`
 //! plays one of the lab's `nettest.py` modes (txone rxone rx rx2 rxburst tx ping grade, or `server`
 //! for the 2020 lab's `nettests`), and always runs the DNS responder for `nettest dns`; MODE `dns`
 //! runs only the responder. Ports default to the lab Makefile's for this user (SERVERPORT
 //! uid%5000+25099, FWDPORT1 +25999, FWDPORT2 +30999; DNS +25053), which `cargo xtask qemu` uses too.
-//! Everything binds 127.0.0.1; it stops after `--seconds` (default 600) or when a one-shot mode is done.
+//! Everything binds 127.0.0.1; it stops after `--seconds` (default 600), after sending `--packets`
+//! datagrams (default 1000000), or when a one-shot mode is done.
 
 use std::process::ExitCode;
 use std::thread;
@@ -15,7 +17,7 @@ use harness::dns::{DnsResponder, lab_records};
 use harness::lab::{LabPorts, LabServer, Limits, Role, current_uid, dns_port_for_uid};
 
 const USAGE: &str = "usage: labserver [--port N] [--fwd1 N] [--fwd2 N] [--dns-port N] [--seconds N] \
-                     [--interval-ms N] txone|rxone|rx|rx2|rxburst|tx|ping|grade|server|dns";
+                     [--packets N] [--interval-ms N] txone|rxone|rx|rx2|rxburst|tx|ping|grade|server|dns";
 
 fn main() -> ExitCode {
     match run() {
@@ -33,6 +35,7 @@ fn run() -> Result<(), String> {
     let mut dns_port = dns_port_for_uid(uid);
     let mut limits = Limits {
         duration: Duration::from_secs(600),
+        packets: 1_000_000,
         ..Limits::default()
     };
     let mut mode = None;
@@ -50,6 +53,7 @@ fn run() -> Result<(), String> {
             "--dns-port" => dns_port = port(value("--dns-port")?)?,
             "--seconds" => limits.duration = Duration::from_secs(value("--seconds")?),
             "--interval-ms" => limits.interval = Duration::from_millis(value("--interval-ms")?),
+            "--packets" => limits.packets = value("--packets")? as usize,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());

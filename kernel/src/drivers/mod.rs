@@ -3,6 +3,8 @@
 
 pub mod console;
 pub mod e1000;
+pub mod e1000_regs;
+pub mod pci;
 pub mod uart;
 pub mod virtio;
 pub mod virtio_disk;

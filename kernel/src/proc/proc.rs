@@ -365,7 +365,10 @@ pub fn exit(status: i32) -> ! {
     for f in d.ofile.iter_mut() {
         drop(f.take());
     }
-    crate::net::proc_exit(p.inner.lock().pid);
+    // Read the pid first: the guard must be gone before proc_exit takes the NET lock
+    // (poll_and_wake holds NET while wakeup takes every p->lock).
+    let pid = p.inner.lock().pid;
+    crate::net::proc_exit(pid);
     if let Some(cwd) = d.cwd.take() {
         begin_op();
         iput(cwd);

@@ -105,12 +105,8 @@ pub fn syscall() {
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),
         _ => {
-            crate::println!(
-                "{} {}: unknown sys call {}",
-                p.inner.lock().pid,
-                p.name(),
-                num
-            );
+            let pid = p.inner.lock().pid;
+            crate::println!("{} {}: unknown sys call {}", pid, p.name(), num);
             Err(())
         }
     };
