@@ -1,6 +1,7 @@
 //! System call numbers. The number goes in a7, arguments in a0..a5, the result in a0
 //! (-1 on error). 1..=21 are xv6-riscv's; 22..=28 belong to other MIT labs and stay
-//! free; 29..=32 are the 2024 net lab's; xv6net's own calls start at 40.
+//! free; 29..=32 are the 2024 net lab's; xv6net's own calls start at 40. The BSD socket
+//! calls (50..=64) differ in one way: they fail with -errno (`abi::errno`), not -1.
 
 pub const SYS_FORK: usize = 1;
 pub const SYS_EXIT: usize = 2;
