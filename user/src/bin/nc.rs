@@ -31,7 +31,11 @@ fn pump_input(fd: i32, udp: bool) {
     }
 }
 
-fn setup(args: &[&str]) -> Result<(i32, bool, Option<Vec<u8>>, usize), i32> {
+/// The connected socket, whether it is UDP, and (UDP listener) the first datagram and its
+/// length; or the exit status.
+type Setup = Result<(i32, bool, Option<Vec<u8>>, usize), i32>;
+
+fn setup(args: &[&str]) -> Setup {
     let mut udp = false;
     let mut listen = false;
     let mut rest = Vec::new();

@@ -337,7 +337,7 @@ fn bad(part: u32) -> i32 {
 fn cycles(ip: u32, port: u16, n: usize) -> i32 {
     let one = |i: usize| -> Result<(), Errno> {
         let fd = so::tcp_connect((ip, port))?;
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             so::send_all(fd, b"bye")?;
         }
         close(fd);
