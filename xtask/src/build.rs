@@ -233,6 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn fs_extra_files_go_to_the_root_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(fs_extra(&dir.path().join("absent")).unwrap().is_empty());
+        std::fs::write(dir.path().join("b.txt"), "b").unwrap();
+        std::fs::write(dir.path().join("index.html"), "i").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let d = dir.path().display();
+        assert_eq!(
+            fs_extra(dir.path()).unwrap(),
+            [
+                format!("{d}/b.txt=b.txt"),
+                format!("{d}/index.html=index.html")
+            ]
+        );
+    }
+
+    #[test]
     fn up_to_date_compares_modification_times() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
