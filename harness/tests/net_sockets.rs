@@ -314,9 +314,16 @@ fn steps(
     if q.output().contains("net: no network card found") {
         return Err(q.fail("the kernel found no network card"));
     }
-    // DHCP runs in the background; the lease may come before or after the prompt.
-    if !q.output().contains("dhcp: lease 10.0.2.15/24") {
-        q.expect("dhcp: lease 10.0.2.15/24", Duration::from_secs(30))?;
+    // DHCP runs in the background; the lease may come before or after the prompt. Its
+    // whole line must be out before anything is typed, or the kernel's line and the
+    // shell's echo interleave.
+    let lease = regex::Regex::new(r"dhcp: lease 10\.0\.2\.15/24 gw .* from 10\.0\.2\.2\r?\n")?;
+    let end = Instant::now() + Duration::from_secs(30);
+    while !lease.is_match(&q.output()) {
+        if Instant::now() > end {
+            return Err(q.fail("no DHCP lease for 10.0.2.15 within 30 s"));
+        }
+        thread::sleep(Duration::from_millis(100));
     }
 
     run_want(q, "socktest bad", "socktest bad: OK")?;
