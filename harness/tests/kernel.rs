@@ -115,11 +115,3 @@ fn c_program_runs() -> Result<()> {
     assert_eq!(run_lines(&mut q, "ctest")?, ["ctest: OK"]);
     Ok(())
 }
-
-#[test]
-#[ignore = "boots QEMU: run by `cargo xtask test`"]
-fn usertests_quick() -> Result<()> {
-    let mut q = Qemu::shell("usertests_quick")?;
-    q.send_line("usertests -q")?;
-    q.expect_verdict(Duration::from_secs(600))
-}
