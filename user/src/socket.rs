@@ -407,3 +407,15 @@ pub fn spawn(conn: i32, work: impl FnOnce(i32)) {
         crate::wait(None);
     }
 }
+
+/// Sleeps about `ms` milliseconds: a `poll` on no descriptors, which the kernel wakes
+/// every 10 ms (ticks, 100 ms, are too coarse for ping's intervals). Without a network
+/// card that returns at once, so the rest is slept in ticks.
+pub fn sleep_ms(ms: u32) {
+    let start = uptime_us();
+    let _ = poll(&mut [], ms as i32);
+    let left = u64::from(ms).saturating_sub((uptime_us() - start) / 1000);
+    if left > 0 {
+        crate::sleep(left.div_ceil(100) as i32);
+    }
+}

@@ -159,8 +159,7 @@ fn main(args: &[&str]) -> i32 {
             let next = t0 + interval;
             let now = so::uptime_us();
             if next > now {
-                // Ticks are 10 ms: close enough for an interval.
-                sleep(((next - now) / 10_000) as i32);
+                so::sleep_ms(((next - now) / 1000) as u32);
             }
         }
     }
