@@ -254,8 +254,22 @@ fn fmt_num(v: f64, unit: &str) -> String {
     }
 }
 
-/// A Markdown summary: the machine, then per configuration a table of every metric's median over
-/// the runs with its min–max spread.
+/// One table cell: the median of the runs' values, with the min–max spread when they differ.
+fn cell(values: &[f64], unit: &str) -> String {
+    match median_spread(values) {
+        None => "–".into(),
+        Some((m, lo, hi)) if fmt_num(lo, unit) == fmt_num(hi, unit) => fmt_num(m, unit),
+        Some((m, lo, hi)) => format!(
+            "{} ({}–{})",
+            fmt_num(m, unit),
+            fmt_num(lo, unit),
+            fmt_num(hi, unit)
+        ),
+    }
+}
+
+/// A Markdown summary: the machine, then per configuration the rates and a latency table, each
+/// figure the median over the runs with its min–max spread in parentheses when the runs differ.
 pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
     let mut s = String::from("# xv6net benchmark summary\n\n");
     let _ = writeln!(s, "- date: {}", machine.date);
@@ -271,31 +285,74 @@ pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
         }
     }
     for config in configs {
-        let these: Vec<&Run> = runs.iter().filter(|r| r.config == config).collect();
-        let _ = writeln!(s, "\n## {config} ({} runs)\n", these.len());
-        if let Some(boot) = these
+        let these: Vec<&RunResult> = runs
             .iter()
+            .filter(|r| r.config == config)
+            .map(|r| &r.result)
+            .collect();
+        let _ = writeln!(s, "\n## {config} ({} runs)\n", these.len());
+        if let Some(boot) = runs
+            .iter()
+            .filter(|r| r.config == config)
             .map(|r| r.boot.as_str())
             .find(|b| !b.is_empty())
         {
             let _ = writeln!(s, "Kernel: `{boot}`\n");
         }
-        s.push_str("| metric | median | min–max | unit |\n|---|---:|---:|---|\n");
-        let per_run: Vec<Vec<Metric>> = these.iter().map(|r| metrics(&r.result)).collect();
-        for (i, (name, _, unit)) in per_run[0].iter().enumerate() {
-            let values: Vec<f64> = per_run
+        s.push_str("| UDP echo rate (1000 × 64 B per try) | asked | achieved by the sender |\n");
+        s.push_str("|---|---:|---:|\n");
+        for (name, pick) in [
+            (
+                "zero loss",
+                (|r: &RunResult| r.zero_loss.best.clone()) as fn(&RunResult) -> Option<Exchange>,
+            ),
+            ("≥ 99% delivered", |r: &RunResult| {
+                r.delivery99.best.clone()
+            }),
+        ] {
+            let best: Vec<Option<Exchange>> = these.iter().map(|r| pick(r)).collect();
+            let target: Vec<f64> = best
                 .iter()
-                .filter_map(|m| m.get(i))
-                .map(|m| m.1)
+                .map(|b| b.as_ref().map_or(0.0, |b| b.target))
                 .collect();
-            let (median, spread) = match median_spread(&values) {
-                Some((m, lo, hi)) => (
-                    fmt_num(m, unit),
-                    format!("{}–{}", fmt_num(lo, unit), fmt_num(hi, unit)),
-                ),
-                None => ("–".into(), "–".into()),
+            let achieved: Vec<f64> = best
+                .iter()
+                .map(|b| b.as_ref().map_or(0.0, |b| b.achieved))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} |",
+                cell(&target, "pkt/s"),
+                cell(&achieved, "pkt/s")
+            );
+        }
+        s.push_str(
+            "\n| msg/s | avg ms | median ms | p95 ms | p99 ms | max ms | samples | lost |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        let rates: Vec<f64> = these
+            .first()
+            .map(|r| r.latency.iter().map(|l| l.rate).collect())
+            .unwrap_or_default();
+        for rate in rates {
+            let ls: Vec<&super::Latency> = these
+                .iter()
+                .filter_map(|r| r.latency.iter().find(|l| l.rate == rate))
+                .collect();
+            let col = |f: fn(&super::Latency) -> f64, unit| {
+                cell(&ls.iter().map(|l| f(l)).collect::<Vec<_>>(), unit)
             };
-            let _ = writeln!(s, "| {name} | {median} | {spread} | {unit} |");
+            let _ = writeln!(
+                s,
+                "| {rate} | {} | {} | {} | {} | {} | {} | {} |",
+                col(|l| l.avg, "ms"),
+                col(|l| l.median, "ms"),
+                col(|l| l.p95, "ms"),
+                col(|l| l.p99, "ms"),
+                col(|l| l.max, "ms"),
+                col(|l| f64::from(l.samples), "count"),
+                col(|l| f64::from(l.lost), "count"),
+            );
         }
     }
     s
@@ -335,8 +392,12 @@ mod tests {
                 latency: vec![Latency {
                     rate: 10.0,
                     samples: 0,
+                    lost: 0,
                     avg: f64::NAN,
-                    ..Latency::default()
+                    median: f64::NAN,
+                    p95: f64::NAN,
+                    p99: f64::NAN,
+                    max: f64::NAN,
                 }],
                 ..RunResult::default()
             },
@@ -374,11 +435,11 @@ mod tests {
         let summary = to_summary(&m, &runs);
         assert!(summary.contains("## e1000 ring 16 (2 runs)"), "{summary}");
         assert!(
-            summary.contains("| zero_loss_target | 5000 | 4000–6000 | pkt/s |"),
+            summary.contains("| zero loss | 5000 (4000–6000) | 4999 (3999–5999) |"),
             "{summary}"
         );
         assert!(
-            summary.contains("| latency_10_avg | – | – | ms |"),
+            summary.contains("| 10 | – | – | – | – | – | 0 | 0 |"),
             "{summary}"
         );
     }
