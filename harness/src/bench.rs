@@ -6,8 +6,9 @@
 //! does not delay the ones after it), in batches of at most [`RATE_BATCH`], while a second thread
 //! reads the echoes. Each datagram carries an exchange id and a sequence number, so an echo left
 //! over from an earlier, lossy exchange is ignored. Every loop is bounded in packets and seconds,
-//! and only 127.0.0.1 is ever addressed. [`report`] writes the results.
+//! and only 127.0.0.1 is ever addressed. [`report`] writes the results and [`plot`] draws them.
 
+pub mod plot;
 pub mod report;
 
 use std::io;

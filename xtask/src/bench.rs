@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: builds, then runs the network benchmark of `harness::bench` for each
-//! configuration and writes target/bench/{bench.json, bench.csv, summary.md} (docs/bench.md).
+//! configuration and writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg,
+//! latency.svg} (docs/bench.md).
 //!
 //! `--quick`: the host's loopback ceiling, E1000 with rings 16 and 64, and virtio, one run each,
 //! short latency phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
@@ -95,7 +96,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     let dir = paths.target.join("bench");
     report::write_all(&dir, &machine, &results)?;
     println!(
-        "bench: wrote {}/{{bench.json,bench.csv,summary.md}}",
+        "bench: wrote {}/{{bench.json,bench.csv,summary.md,delivery.svg,latency.svg}}",
         dir.display()
     );
     Ok(if failed == 0 {

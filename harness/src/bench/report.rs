@@ -1,6 +1,6 @@
 //! The benchmark's outputs: `bench.json` and `bench.csv` (one record per configuration, run and
 //! metric, with the machine's description) and `summary.md` (a table per configuration: the median
-//! of the runs with their min–max spread).
+//! of the runs with their min–max spread), then the figures of [`super::plot`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -358,13 +358,14 @@ pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
     s
 }
 
-/// Writes bench.json, bench.csv and summary.md into `dir`.
+/// Writes bench.json, bench.csv, summary.md, delivery.svg and latency.svg into `dir`.
 pub fn write_all(dir: &Path, machine: &Machine, runs: &[Run]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("bench.json"), to_json(machine, runs))?;
     std::fs::write(dir.join("bench.csv"), to_csv(machine, runs))?;
     std::fs::write(dir.join("summary.md"), to_summary(machine, runs))?;
-    Ok(())
+    super::plot::delivery(dir, runs)?;
+    super::plot::latency(dir, runs)
 }
 
 #[cfg(test)]
