@@ -268,6 +268,23 @@ fn cell(values: &[f64], unit: &str) -> String {
     }
 }
 
+/// A rate cell: [`cell`] of the runs where some rate passed, and how many runs failed even the
+/// bottom of the search range.
+fn rate_cell(values: &[Option<f64>]) -> String {
+    let passed: Vec<f64> = values.iter().flatten().copied().collect();
+    let below = values.len() - passed.len();
+    let floor = super::RATE_RANGE.0;
+    match (passed.is_empty(), below) {
+        (true, _) => format!("< {floor:.0}"),
+        (false, 0) => cell(&passed, "pkt/s"),
+        (false, n) => format!(
+            "{}; < {floor:.0} in {n} of {} runs",
+            cell(&passed, "pkt/s"),
+            values.len()
+        ),
+    }
+}
+
 /// A Markdown summary: the machine, then per configuration the rates and a latency table, each
 /// figure the median over the runs with its min–max spread in parentheses when the runs differ.
 pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
@@ -311,19 +328,17 @@ pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
             }),
         ] {
             let best: Vec<Option<Exchange>> = these.iter().map(|r| pick(r)).collect();
-            let target: Vec<f64> = best
+            let target: Vec<Option<f64>> =
+                best.iter().map(|b| b.as_ref().map(|b| b.target)).collect();
+            let achieved: Vec<Option<f64>> = best
                 .iter()
-                .map(|b| b.as_ref().map_or(0.0, |b| b.target))
-                .collect();
-            let achieved: Vec<f64> = best
-                .iter()
-                .map(|b| b.as_ref().map_or(0.0, |b| b.achieved))
+                .map(|b| b.as_ref().map(|b| b.achieved))
                 .collect();
             let _ = writeln!(
                 s,
                 "| {name} | {} | {} |",
-                cell(&target, "pkt/s"),
-                cell(&achieved, "pkt/s")
+                rate_cell(&target),
+                rate_cell(&achieved)
             );
         }
         s.push_str(
@@ -406,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn rate_cells_say_which_runs_passed_nothing() {
+        assert_eq!(rate_cell(&[Some(2000.0), Some(2000.0)]), "2000");
+        assert_eq!(rate_cell(&[None]), "< 1000");
+        assert_eq!(
+            rate_cell(&[Some(3000.0), None, Some(1000.0)]),
+            "2000 (1000–3000); < 1000 in 1 of 3 runs"
+        );
+    }
+
+    #[test]
     fn median_spread_handles_odd_even_and_missing() {
         assert_eq!(median_spread(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(median_spread(&[4.0, 1.0]), Some((2.5, 1.0, 4.0)));
@@ -437,6 +462,10 @@ mod tests {
         assert!(summary.contains("## e1000 ring 16 (2 runs)"), "{summary}");
         assert!(
             summary.contains("| zero loss | 5000 (4000–6000) | 4999 (3999–5999) |"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("| ≥ 99% delivered | < 1000 | < 1000 |"),
             "{summary}"
         );
         assert!(
