@@ -60,7 +60,35 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         crate::arch::riscv::r_stval(),
         crate::arch::riscv::r_sp()
     );
+    backtrace();
     loop {
         core::hint::spin_loop();
     }
+}
+
+/// Prints the calls that led here, by walking the frame-pointer chain (the kernel is built
+/// with frame pointers: the saved ra is at fp-8, the caller's fp at fp-16). Each address is
+/// ra - 2, which lies inside the call instruction whether it was 2, 4 or 8 bytes long, so
+/// `addr2line -e kernel ADDR...` names the calling line.
+fn backtrace() {
+    let mut fp: usize;
+    // SAFETY: reading a register.
+    unsafe { core::arch::asm!("mv {}, s0", out(reg) fp) };
+    let sp = crate::arch::riscv::r_sp();
+    crate::print!("backtrace:");
+    // Stay inside this stack: a kernel stack is at most a few pages above sp.
+    for _ in 0..24 {
+        if fp % 8 != 0 || fp <= sp || fp > sp + 64 * 1024 {
+            break;
+        }
+        // SAFETY: fp lies within the current stack (checked above) and points just past
+        // a frame record of two words.
+        let (ra, next) = unsafe { (*((fp - 8) as *const usize), *((fp - 16) as *const usize)) };
+        if ra == 0 {
+            break;
+        }
+        crate::print!(" {:#x}", ra - 2);
+        fp = next;
+    }
+    crate::println!();
 }

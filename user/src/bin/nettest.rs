@@ -7,9 +7,8 @@
 //! 10.0.2.2:25053, which is the host's 127.0.0.1:25053 through QEMU's user
 //! network, where `labserver` answers. Every test talks to 10.0.2.2 only.
 //!
-//! Two differences: ping3 waits for the child it killed, so that `grade`'s free
-//! memory check does not count a zombie; and the lab's sleeps keep their length
-//! in time, not in ticks (see [`lab_sleep`]).
+//! One difference: ping3 waits for the child it killed, so that `grade`'s free
+//! memory check does not count a zombie.
 #![no_std]
 #![no_main]
 
@@ -19,17 +18,6 @@ use ulib::*;
 
 const DEFAULT_SERVER_PORT: u16 = 25099;
 const DEFAULT_DNS: (u32, u16) = (HOST_ADDR, 25053);
-/// xv6's timer ticks about 10 times a second, xv6net's 100 times (kernel
-/// `trap::HZ`), and the lab's sleeps are timing assumptions: ping3's one-tick
-/// pause lets the replies to its flood arrive before it sends `p B!`, so that
-/// the count of what port 2008 queued sees no late arrivals.
-const TICKS_PER_XV6_TICK: i32 = 10;
-
-/// Sleeps as long as `sleep(n)` does in xv6.
-fn lab_sleep(n: i32) {
-    sleep(n * TICKS_PER_XV6_TICK);
-}
-
 /// Pages `grade` may lose, as in the lab's leak check.
 const FREE_SLACK: i32 = 32;
 
@@ -202,7 +190,7 @@ fn tx(p: &Peers) -> bool {
             println!("send() failed");
             return false;
         }
-        lab_sleep(10);
+        sleep(10);
     }
     true
 }
@@ -313,14 +301,14 @@ fn ping3(p: &Peers) -> bool {
     if !send_or_report("ping3", 2009, p.server, &pkt(b'A', 0)) {
         return false;
     }
-    lab_sleep(1);
+    sleep(1);
     for i in 0..257 {
         let port = 2008 + (i as u16 % 2) * 2;
         if !send_or_report("ping3", port, p.server, &pkt(b'a', i)) {
             return false;
         }
     }
-    lab_sleep(1);
+    sleep(1);
     if !send_or_report("ping3", 2009, p.server, &pkt(b'B', 0)) {
         return false;
     }
@@ -357,7 +345,7 @@ fn ping3(p: &Peers) -> bool {
         exit(0);
     }
     close(fds[1]);
-    lab_sleep(5);
+    sleep(5);
     let mut nbuf = [0u8; 512];
     let n = read(fds[0], &mut nbuf);
     close(fds[0]);
@@ -416,7 +404,7 @@ fn grade(p: &Peers) -> bool {
     let tests: [fn(&Peers) -> bool; 6] = [txone, ping0, ping1, ping2, ping3, dns];
     for test in tests {
         ok &= test(p);
-        lab_sleep(2);
+        sleep(2);
     }
     let free1 = freemem();
     if free1 + FREE_SLACK < free0 {
