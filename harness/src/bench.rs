@@ -104,8 +104,8 @@ impl Prober {
             .unwrap_or(0)
     }
 
-    /// Sends one datagram every 100 ms until the first echo, for at most `timeout`: the guest's
-    /// first reply waits for ARP, and slirp's first forward for the guest's.
+    /// Sends one datagram at a time, each given the drain period to come back, until the first
+    /// echo, for at most `timeout`: the guest's first reply waits for its ARP of 10.0.2.2.
     pub fn warm_up(&mut self, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         while start.elapsed() < timeout {
@@ -457,7 +457,8 @@ pub struct RunResult {
     pub recv_buffer: usize,
 }
 
-/// Measures the echo service at 127.0.0.1:`port`: both rate searches, then latency per rate.
+/// Measures the echo service at `target` (on 127.0.0.1): both rate searches, then latency per
+/// rate.
 pub fn measure(target: SocketAddr, phases: &Phases) -> Result<RunResult> {
     let mut p = Prober::new(target)?;
     p.warm_up(Duration::from_secs(30))
