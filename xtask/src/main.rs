@@ -5,11 +5,12 @@
 //! - `qemu`: build, then boot xv6net on this terminal.
 //! - `test`: format, lint, host tests, build, then the in-QEMU tests; ends with
 //!   `N passed, N failed`.
-//! - `bench`: the benchmarks (not written yet).
+//! - `bench`: the network benchmark (UDP echo rate and latency); results under `target/bench/`.
 //!
 //! Everything runs from the workspace root, and outputs go under the Cargo target directory
 //! (`$CARGO_TARGET_DIR` or `target/`).
 
+mod bench;
 mod build;
 mod cmd;
 mod qemu;
@@ -34,8 +35,8 @@ enum Command {
     Qemu(QemuOpts),
     /// Run every check CI runs: fmt, clippy, host tests, build, in-QEMU tests.
     Test,
-    /// Run the benchmarks.
-    Bench,
+    /// Build, then measure UDP echo rate and latency per configuration (docs/bench.md).
+    Bench(BenchOpts),
 }
 
 /// Options of `build`, shared by `qemu`.
@@ -64,6 +65,31 @@ struct QemuOpts {
     build: BuildOpts,
 }
 
+/// Options of `bench`.
+#[derive(Args, Debug, PartialEq)]
+struct BenchOpts {
+    /// The short run: E1000 rings 16 and 64 and virtio, one run, short latency phases.
+    #[arg(long)]
+    quick: bool,
+    /// Only this network card.
+    #[arg(long, value_enum)]
+    nic: Option<Nic>,
+    /// Only this ring size (`net.ring=N` on the kernel command line).
+    #[arg(long, value_parser = count_parser(4096))]
+    ring: Option<usize>,
+    /// Runs of each configuration (default: 1 with --quick, else 3).
+    #[arg(long, value_parser = count_parser(100))]
+    runs: Option<usize>,
+}
+
+/// A count from 1 to `max`.
+fn count_parser(max: u16) -> impl clap::builder::TypedValueParser<Value = usize> {
+    use clap::builder::TypedValueParser;
+    clap::builder::RangedU64ValueParser::<u16>::new()
+        .range(1..=u64::from(max))
+        .map(usize::from)
+}
+
 /// The network cards xv6net drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Nic {
@@ -79,10 +105,7 @@ fn main() -> ExitCode {
         Command::Build(opts) => build::build(&opts).map(|_| ExitCode::SUCCESS),
         Command::Qemu(opts) => qemu::run(&opts),
         Command::Test => test::run(),
-        Command::Bench => {
-            eprintln!("bench: not implemented yet (issue 5)");
-            Ok(ExitCode::from(2))
-        }
+        Command::Bench(opts) => bench::run(&opts),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e:#}");
@@ -147,6 +170,37 @@ mod tests {
         assert!(parse(&["test", "--add", "x"]).is_err());
         assert!(parse(&["frobnicate"]).is_err());
         assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn bench_takes_its_options() {
+        let Command::Bench(opts) = parse(&["bench"]).unwrap() else {
+            panic!("not bench")
+        };
+        let none = BenchOpts {
+            quick: false,
+            nic: None,
+            ring: None,
+            runs: None,
+        };
+        assert_eq!(opts, none);
+        let cmd = parse(&[
+            "bench", "--quick", "--nic", "virtio", "--ring", "64", "--runs", "5",
+        ]);
+        let Command::Bench(opts) = cmd.unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(
+            opts,
+            BenchOpts {
+                quick: true,
+                nic: Some(Nic::Virtio),
+                ring: Some(64),
+                runs: Some(5),
+            }
+        );
+        assert!(parse(&["bench", "--ring", "0"]).is_err());
+        assert!(parse(&["bench", "--runs", "0"]).is_err());
     }
 
     #[test]

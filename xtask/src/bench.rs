@@ -1,0 +1,153 @@
+//! `cargo xtask bench`: builds, then runs the network benchmark of `harness::bench` for each
+//! configuration and writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg,
+//! latency.svg} (docs/bench.md).
+//!
+//! `--quick`: the host's loopback ceiling, E1000 with rings 16 and 64, and virtio, one run each,
+//! short latency phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
+//! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use harness::bench::{self, Nic, Phases, Target, report};
+
+use crate::{BenchOpts, BuildOpts};
+
+/// The configurations to measure, the host's ceiling first.
+fn targets(opts: &BenchOpts) -> Vec<Target> {
+    let rings: Vec<usize> = match (opts.ring, opts.quick) {
+        (Some(r), _) => vec![r],
+        (None, true) => vec![16, 64],
+        (None, false) => vec![16, 64, 256],
+    };
+    let mut list = vec![Target::Host];
+    if opts.nic.is_none_or(|n| n == crate::Nic::E1000) {
+        list.extend(rings.iter().map(|&r| Target::Guest {
+            nic: Nic::E1000,
+            ring: Some(r),
+        }));
+    }
+    if opts.nic.is_none_or(|n| n == crate::Nic::Virtio) {
+        list.push(Target::Guest {
+            nic: Nic::Virtio,
+            ring: opts.ring,
+        });
+    }
+    list
+}
+
+pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
+    crate::qemu::ensure_qemu()?;
+    let paths = crate::build::build(&BuildOpts::default())?;
+    let runs = opts.runs.unwrap_or(if opts.quick { 1 } else { 3 });
+    let phases = if opts.quick {
+        Phases::quick()
+    } else {
+        Phases::full()
+    };
+    let options = format!(
+        "{} runs={runs} nic={} ring={} smp={} mem={}",
+        if opts.quick { "--quick" } else { "full" },
+        opts.nic.map_or("all", |n| match n {
+            crate::Nic::E1000 => "e1000",
+            crate::Nic::Virtio => "virtio",
+        }),
+        opts.ring.map_or("default".into(), |r| r.to_string()),
+        harness::qemu::DEFAULT_SMP,
+        harness::qemu::DEFAULT_MEM,
+    );
+    let mut machine = report::Machine::probe(&options);
+    println!("bench: {options}; load: {}", machine.load_before);
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for n in 1..=runs {
+        for target in targets(opts) {
+            let config = target.label();
+            println!("bench: {config}, run {n}/{runs}");
+            match bench::run_target(target, &phases) {
+                Ok((result, boot)) => {
+                    let zero = result.zero_loss.best.as_ref();
+                    println!(
+                        "bench: {config}: zero loss at {:.0} pkt/s (achieved {:.0}); {}",
+                        zero.map_or(0.0, |b| b.target),
+                        zero.map_or(0.0, |b| b.achieved),
+                        result
+                            .latency
+                            .iter()
+                            .map(|l| format!("{} msg/s median {:.3} ms", l.rate, l.median))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    results.push(report::Run {
+                        config,
+                        run: n,
+                        boot,
+                        result,
+                    });
+                }
+                Err(e) => {
+                    eprintln!("bench: {config}, run {n} failed: {e:#}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    machine.load_after = report::Machine::probe("").load_before;
+    let dir = paths.target.join("bench");
+    report::write_all(&dir, &machine, &results)?;
+    println!(
+        "bench: wrote {}/{{bench.json,bench.csv,summary.md,delivery.svg,latency.svg}}",
+        dir.display()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(quick: bool, nic: Option<crate::Nic>, ring: Option<usize>) -> BenchOpts {
+        BenchOpts {
+            quick,
+            nic,
+            ring,
+            runs: None,
+        }
+    }
+
+    #[test]
+    fn quick_and_full_runs_measure_the_documented_configurations() {
+        let labels = |o| targets(&o).iter().map(Target::label).collect::<Vec<_>>();
+        assert_eq!(
+            labels(opts(true, None, None)),
+            [
+                "host loopback echo",
+                "e1000 ring 16",
+                "e1000 ring 64",
+                "virtio default ring"
+            ]
+        );
+        assert_eq!(
+            labels(opts(false, None, None)),
+            [
+                "host loopback echo",
+                "e1000 ring 16",
+                "e1000 ring 64",
+                "e1000 ring 256",
+                "virtio default ring"
+            ]
+        );
+        assert_eq!(
+            labels(opts(false, Some(crate::Nic::Virtio), Some(64))),
+            ["host loopback echo", "virtio ring 64"]
+        );
+        assert_eq!(
+            labels(opts(true, Some(crate::Nic::E1000), Some(32))),
+            ["host loopback echo", "e1000 ring 32"]
+        );
+    }
+}
