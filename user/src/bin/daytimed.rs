@@ -26,7 +26,7 @@ fn main(args: &[&str]) -> i32 {
     let port = args.get(1).map_or(13, |p| atoi(p) as u16);
     let fd = match so::tcp_socket()
         .and_then(|fd| so::bind(fd, (0, port)).map(|_| fd))
-        .and_then(|fd| so::listen(fd, 8).map(|_| fd))
+        .and_then(|fd| so::listen(fd, 2).map(|_| fd))
     {
         Ok(fd) => fd,
         Err(e) => {
