@@ -237,13 +237,27 @@ impl Lab {
 
     /// Every `nettest` test on its own, with the host role the lab pairs it with.
     fn each_test(&mut self) -> Result<()> {
-        for t in TESTS {
-            let host = t.role.map(|r| self.role(r)).transpose()?;
-            let out = self.run(&self.nettest(t.name))?;
-            self.want_lines(t.name, &out, t.guest);
-            if let (Some(host), Some(line)) = (&host, t.host) {
-                self.want_host(t.name, host, line);
+        for t in &TESTS {
+            let before = self.failures.len();
+            self.one_test(t)?;
+            // rxburst's one datagram for port 2000 arrives behind 32 for an unbound port; with
+            // the lab's 16-descriptor E1000 ring, QEMU itself sometimes drops it (about 1 run in
+            // 30, seen in pcaps). One retry tells that apart from a real loss, which repeats.
+            if t.name == "rxburst" && self.failures.len() > before {
+                let first = self.failures.split_off(before);
+                eprintln!("rxburst failed once, retrying: {first:?}");
+                self.one_test(t)?;
             }
+        }
+        Ok(())
+    }
+
+    fn one_test(&mut self, t: &LabTest) -> Result<()> {
+        let host = t.role.map(|r| self.role(r)).transpose()?;
+        let out = self.run(&self.nettest(t.name))?;
+        self.want_lines(t.name, &out, t.guest);
+        if let (Some(host), Some(line)) = (&host, t.host) {
+            self.want_host(t.name, host, line);
         }
         Ok(())
     }
