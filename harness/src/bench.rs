@@ -11,6 +11,7 @@
 pub mod plot;
 pub mod report;
 
+pub use crate::qemu::Nic;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -531,30 +532,6 @@ impl Drop for HostEcho {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-    }
-}
-
-/// A network card of the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Nic {
-    E1000,
-    Virtio,
-}
-
-impl Nic {
-    pub fn name(self) -> &'static str {
-        match self {
-            Nic::E1000 => "e1000",
-            Nic::Virtio => "virtio",
-        }
-    }
-
-    /// QEMU's `-device` value.
-    pub fn device(self) -> &'static str {
-        match self {
-            Nic::E1000 => "e1000,netdev=net0,bus=pcie.0",
-            Nic::Virtio => "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
         }
     }
 }

@@ -528,3 +528,37 @@ CPU#1
         );
     }
 }
+
+/// A network card of the guest, attached to QEMU netdev `net0`. The one place the harness,
+/// the tests, the benchmark and `cargo xtask qemu` take the QEMU device options from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nic {
+    E1000,
+    Virtio,
+}
+
+impl Nic {
+    /// Short name, for test and file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Nic::E1000 => "e1000",
+            Nic::Virtio => "virtio",
+        }
+    }
+
+    /// The name the kernel prints at boot (`net: NAME mac ...`) and `ifconfig` shows.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            Nic::E1000 => "e1000",
+            Nic::Virtio => "virtio-net",
+        }
+    }
+
+    /// QEMU's `-device` value.
+    pub fn device(self) -> &'static str {
+        match self {
+            Nic::E1000 => "e1000,netdev=net0,bus=pcie.0",
+            Nic::Virtio => "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
+        }
+    }
+}

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use harness::Qemu;
 use harness::qemu::Artifacts;
+use harness::qemu::Nic;
 use harness::wire::{
     self, BROADCAST, ETH_HEADER_LEN, ETHERTYPE_IPV4, GUEST_IP, GUEST_MAC, HOST_IP, HOST_MAC,
     IPV4_HEADER_LEN, Ipv4Header, MIN_FRAME, Mac, PROTO_ICMP, PROTO_UDP, UDP_HEADER_LEN, Wire,
@@ -40,26 +41,6 @@ const ECHO_PORT: u16 = 2000;
 /// The flood: this many frames or this long, whichever ends first.
 const FLOOD_FRAMES: usize = 20_000;
 const FLOOD_TIME: Duration = Duration::from_secs(10);
-
-/// A network card and how QEMU attaches it.
-struct Nic {
-    name: &'static str,
-    /// The name the kernel prints at boot (`net: NAME mac ...`) and `ifconfig` shows.
-    kernel_name: &'static str,
-    device: &'static str,
-}
-
-const E1000: Nic = Nic {
-    name: "e1000",
-    kernel_name: "e1000",
-    device: "e1000,netdev=net0,bus=pcie.0",
-};
-
-const VIRTIO: Nic = Nic {
-    name: "virtio",
-    kernel_name: "virtio-net",
-    device: "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
-};
 
 /// The stack's drop reasons, in `ifconfig`'s order and words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -507,7 +488,7 @@ fn not_for_us() -> Vec<Bad> {
 struct Run {
     q: Qemu,
     wire: Wire,
-    nic: &'static Nic,
+    nic: Nic,
     failures: Vec<String>,
     /// The next sequence number of the liveness pings.
     seq: u16,
@@ -516,14 +497,14 @@ struct Run {
 }
 
 impl Run {
-    fn boot(nic: &'static Nic) -> Result<Run> {
+    fn boot(nic: Nic) -> Result<Run> {
         let mut wire = Wire::listen().context("listening for QEMU's netdev")?;
-        let mut q = Qemu::builder(&format!("net_wire_{}", nic.name))
+        let mut q = Qemu::builder(&format!("net_wire_{}", nic.name()))
             .net([
                 "-netdev",
                 &wire.netdev_arg("net0"),
                 "-device",
-                nic.device,
+                nic.device(),
                 "-object",
                 // Relative to the machine's own directory; copied to the logs if the test fails.
                 "filter-dump,id=f0,netdev=net0,file=net.pcap",
@@ -537,10 +518,10 @@ impl Run {
         if q.output().contains("net: no network card found") {
             return Err(q.fail(&format!(
                 "the kernel found no network card ({} driver not on this branch?)",
-                nic.name
+                nic.name()
             )));
         }
-        let banner = format!("net: {} mac 52:54:00:12:34:56", nic.kernel_name);
+        let banner = format!("net: {} mac 52:54:00:12:34:56", nic.kernel_name());
         if !q.output().contains(&banner) {
             return Err(q.fail(&format!("no {banner:?} line at boot")));
         }
@@ -692,7 +673,7 @@ impl Run {
         let w = wire_stats_delta(&self.wire.stats(), &wire_before);
         eprintln!(
             "{}: {name}: {sent} frames in {send_time:.1?}; stack saw {} of {} frames, dropped{}",
-            self.nic.name,
+            self.nic.name(),
             d.rx_frames,
             w.sent,
             d.drops_text()
@@ -941,7 +922,7 @@ fn suite(run: &mut Run) -> Result<()> {
     Ok(())
 }
 
-fn on_the_wire(nic: &'static Nic) -> Result<()> {
+fn on_the_wire(nic: Nic) -> Result<()> {
     let mut run = Run::boot(nic)?;
     if let Err(e) = suite(&mut run) {
         keep_pcap(&run.q);
@@ -956,13 +937,13 @@ fn on_the_wire(nic: &'static Nic) -> Result<()> {
 #[test]
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn net_wire_e1000() -> Result<()> {
-    on_the_wire(&E1000)
+    on_the_wire(Nic::E1000)
 }
 
 #[test]
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn net_wire_virtio() -> Result<()> {
-    on_the_wire(&VIRTIO)
+    on_the_wire(Nic::Virtio)
 }
 
 mod host {

@@ -54,13 +54,11 @@ fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
         fwd2: env_port("FWDPORT2", lab.fwd2)?,
     };
     let dns = env_port("DNSPORT", dns_port_for_uid(uid))?;
-    let (device, name) = match opts.nic.unwrap_or(Nic::E1000) {
-        Nic::E1000 => ("e1000,netdev=net0,bus=pcie.0", "e1000"),
-        Nic::Virtio => (
-            "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
-            "virtio-net",
-        ),
+    let nic = match opts.nic.unwrap_or(Nic::E1000) {
+        Nic::E1000 => harness::qemu::Nic::E1000,
+        Nic::Virtio => harness::qemu::Nic::Virtio,
     };
+    let (device, name) = (nic.device(), nic.kernel_name());
     let pcap = cmd::Paths::new()?.out().join("packets.pcap");
     let LabPorts { server, fwd1, fwd2 } = ports;
     println!(
