@@ -183,7 +183,7 @@ impl Platform {
 
     /// IRQ numbers the kernel enables at the PLIC.
     pub fn irqs(&self) -> impl Iterator<Item = usize> + '_ {
-        let pci = if self.pci.is_some() { PCI_IRQS } else { 1..=0 };
+        let pci = self.pci.map(|_| PCI_IRQS).into_iter().flatten();
         core::iter::once(self.uart_irq)
             .chain(self.virtio.iter().flatten().map(|s| s.irq))
             .chain(pci)
