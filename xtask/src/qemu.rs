@@ -54,6 +54,8 @@ fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
         fwd2: env_port("FWDPORT2", lab.fwd2)?,
     };
     let dns = env_port("DNSPORT", dns_port_for_uid(uid))?;
+    // httpd in the guest (port 80) is reachable from a host browser at this port.
+    let http = env_port("HTTPPORT", (25080 + uid % 5000) as u16)?;
     let nic = match opts.nic.unwrap_or(Nic::E1000) {
         Nic::E1000 => harness::qemu::Nic::E1000,
         Nic::Virtio => harness::qemu::Nic::Virtio,
@@ -66,14 +68,19 @@ fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
          127.0.0.1:{fwd2} -> guest UDP 2001 (capture: {})\n\
          net: SERVERPORT {server}; host side: cargo run -p harness --bin labserver -- \
          --port {server} --fwd1 {fwd1} --fwd2 {fwd2} --dns-port {dns} grade\n\
-         net: then in xv6: nettest -p {server} -d 10.0.2.2:{dns} grade",
+         net: then in xv6: nettest -p {server} -d 10.0.2.2:{dns} grade\n\
+         net: `httpd &` in xv6 serves http://127.0.0.1:{http}/ on the host (guest TCP 80)",
         pcap.display()
     );
     let mut dump = OsString::from("filter-dump,id=f0,netdev=net0,file=");
     dump.push(pcap);
     Ok(vec![
         "-netdev".into(),
-        ports.netdev_arg("net0").into(),
+        format!(
+            "{},hostfwd=tcp:127.0.0.1:{http}-:80",
+            ports.netdev_arg("net0")
+        )
+        .into(),
         "-device".into(),
         device.into(),
         "-object".into(),
@@ -149,11 +156,13 @@ mod tests {
         assert_eq!(device, "e1000,netdev=net0,bus=pcie.0");
         let parts: Vec<&str> = netdev.split(',').collect();
         assert_eq!(parts[..2], ["user", "id=net0"], "{netdev}");
-        assert_eq!(parts.len(), 4, "{netdev}");
-        for (part, guest) in parts[2..].iter().zip(["-:2000", "-:2001"]) {
+        assert_eq!(parts.len(), 5, "{netdev}");
+        for (part, guest) in parts[2..4].iter().zip(["-:2000", "-:2001"]) {
             assert!(part.starts_with("hostfwd=udp:127.0.0.1:"), "{part}");
             assert!(part.ends_with(guest), "{part}");
         }
+        assert!(parts[4].starts_with("hostfwd=tcp:127.0.0.1:"), "{netdev}");
+        assert!(parts[4].ends_with("-:80"), "{netdev}");
     }
 
     #[test]
