@@ -216,10 +216,18 @@ fn http_response(r: &mut BufReader<TcpStream>) -> Result<(u32, String, Vec<u8>)>
     Ok((code, headers, body))
 }
 
+/// How long one HTTP session may wait for an answer before the client starts over. slirp accepts
+/// the host's connection at once and only then connects to the guest; when the guest dropped that
+/// SYN (all of httpd's listeners busy), the host side can sit silent for a long time instead of
+/// being reset, so a stalled session is abandoned and retried.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(15);
+/// All clients must be done within this.
+const CLIENTS_DEADLINE: Duration = Duration::from_secs(300);
+
 /// One client: connects (retrying while the guest's listeners are all taken), then asks for
 /// `/`, `/stats` and a missing file ROUNDS times on the same connection.
 fn http_client(port: u16, index: &[u8]) -> Result<()> {
-    let end = Instant::now() + CMD_TIMEOUT;
+    let end = Instant::now() + CLIENTS_DEADLINE;
     let mut last = None;
     while Instant::now() < end {
         match http_session(port, index) {
@@ -236,7 +244,7 @@ fn http_client(port: u16, index: &[u8]) -> Result<()> {
 
 fn http_session(port: u16, index: &[u8]) -> Result<()> {
     let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    s.set_read_timeout(Some(CMD_TIMEOUT))?;
+    s.set_read_timeout(Some(SESSION_TIMEOUT))?;
     let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     for _ in 0..ROUNDS {
