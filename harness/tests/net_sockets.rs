@@ -304,7 +304,7 @@ fn sockets(nic: &Nic) -> Result<()> {
         .arg("-append")
         .arg("net.dhcp=1")
         .spawn_shell()?;
-    let r = steps(&mut q, &dns, fwd_http, fwd_sink, fwd_echo, fwd_day);
+    let r = steps(&mut q, nic, &dns, fwd_http, fwd_sink, fwd_echo, fwd_day);
     if r.is_err() {
         keep_pcap(&q);
     }
@@ -313,6 +313,7 @@ fn sockets(nic: &Nic) -> Result<()> {
 
 fn steps(
     q: &mut Qemu,
+    nic: &Nic,
     dns: &DnsResponder,
     fwd_http: u16,
     fwd_sink: u16,
