@@ -513,6 +513,10 @@ impl Run {
                 // Relative to the machine's own directory; copied to the logs if the test fails.
                 "filter-dump,id=f0,netdev=net0,file=net.pcap",
             ])
+            // No DHCP server on the wire: the static address, and no DISCOVERs among the
+            // frames the test accounts for.
+            .arg("-append")
+            .arg("net.dhcp=0")
             .spawn()?;
         if let Err(e) = wire.accept(CONNECT) {
             return Err(q.fail(&format!("QEMU's netdev: {e}")));

@@ -61,6 +61,9 @@ struct QemuOpts {
     /// Stop at the first instruction and wait for gdb on 127.0.0.1.
     #[arg(long)]
     gdb: bool,
+    /// The kernel command line, e.g. "net.dhcp=0 net.ring=64" (README: Kernel command line).
+    #[arg(long, value_name = "ARGS")]
+    append: Option<String>,
     #[command(flatten)]
     build: BuildOpts,
 }
@@ -139,6 +142,7 @@ mod tests {
                 smp: 3,
                 mem: "128M".into(),
                 gdb: false,
+                append: None,
                 build: BuildOpts::default(),
             }
         );
@@ -147,8 +151,20 @@ mod tests {
     #[test]
     fn qemu_takes_every_option() {
         let cmd = parse(&[
-            "qemu", "--nic", "e1000", "--smp", "1", "--mem", "256M", "--gdb", "--add", "a.txt",
-            "--add", "b=c",
+            "qemu",
+            "--nic",
+            "e1000",
+            "--smp",
+            "1",
+            "--mem",
+            "256M",
+            "--gdb",
+            "--add",
+            "a.txt",
+            "--add",
+            "b=c",
+            "--append",
+            "net.dhcp=0",
         ])
         .unwrap();
         let Command::Qemu(opts) = cmd else {
@@ -157,6 +173,7 @@ mod tests {
         assert_eq!(opts.nic, Some(Nic::E1000));
         assert_eq!((opts.smp, opts.mem.as_str(), opts.gdb), (1, "256M", true));
         assert_eq!(opts.build.add, ["a.txt", "b=c"]);
+        assert_eq!(opts.append.as_deref(), Some("net.dhcp=0"));
         let Command::Qemu(opts) = parse(&["qemu", "--nic", "virtio"]).unwrap() else {
             panic!("not qemu")
         };

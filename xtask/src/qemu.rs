@@ -25,6 +25,9 @@ pub fn run(opts: &QemuOpts) -> Result<ExitCode> {
     args.push("-nographic".into());
     args.extend(net);
     args.extend(gdb_args(opts));
+    if let Some(append) = &opts.append {
+        args.extend(["-append".into(), append.into()]);
+    }
     let mut qemu = Command::new(QEMU);
     qemu.args(&args);
     let status = cmd::status(&mut qemu)?;
@@ -130,6 +133,7 @@ mod tests {
             smp: 3,
             mem: "128M".into(),
             gdb,
+            append: None,
             build: BuildOpts::default(),
         }
     }

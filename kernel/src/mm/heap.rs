@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 use linked_list_allocator::Heap;
 
 /// Bytes reserved for the kernel heap.
-pub const HEAP_SIZE: usize = 8 * 1024 * 1024;
+pub const HEAP_SIZE: usize = 16 * 1024 * 1024;
 
 struct KernelHeap(Spinlock<Heap>);
 

@@ -105,14 +105,30 @@ impl TxRing for NicTx {
     }
 
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, f: F) -> Result<R, F> {
+        // `f` is the stack writing the frame (for TCP: the segment and its checksum),
+        // charged to the stack; the rest to the driver. A refused frame gives `f` back.
         let start = cost::now();
-        let r = match self {
-            NicTx::E1000(t) => t.transmit(len, f),
-            NicTx::Virtio(t) => t.transmit(len, f),
+        let mut in_stack = 0;
+        let mut f = Some(f);
+        let timed = |buf: &mut [u8]| {
+            let t = cost::now();
+            let r = f.take().expect("called once")(buf);
+            in_stack = cost::now().wrapping_sub(t);
+            r
         };
-        // The frame was written by the stack inside `f`, which is cheap next to the
-        // ring work; all of it is charged to the driver.
-        cost::add_since(&cost::DRIVER, start);
+        let r = match self {
+            NicTx::E1000(t) => t.transmit(len, timed),
+            NicTx::Virtio(t) => t.transmit(len, timed),
+        };
+        let r = match r {
+            Ok(r) => Ok(r),
+            Err(timed) => {
+                drop(timed);
+                Err(f.take().expect("not called"))
+            }
+        };
+        let driver = cost::now().wrapping_sub(start).saturating_sub(in_stack);
+        cost::DRIVER.fetch_add(driver, Ordering::Relaxed);
         r
     }
 }
@@ -247,17 +263,15 @@ pub fn netinit() {
     );
     crate::println!("net: addr {}/{} gw {:?}", addr, prefix, config.gateway);
     let mut stack = stack;
-    // DHCP runs in the background: the static address serves until a lease replaces
-    // it, so boot never waits for a server.
-    if bootarg_usize("net.dhcp", 0) == 1 {
+    // DHCP by default, as a user expects, unless the command line set an address
+    // (`net.ip=`) or asked for the device echo; `net.dhcp=0` keeps the static address.
+    let echo = bootarg_usize("net.echo", 0) == 1;
+    let dhcp_default = usize::from(args.bootarg("net.ip").is_none());
+    if !echo && bootarg_usize("net.dhcp", dhcp_default) == 1 {
         stack.start_dhcp();
-        crate::println!(
-            "net: dhcp started (static {}/{} until a lease)",
-            addr,
-            prefix
-        );
+        wait_for_lease(&mut stack, addr, prefix);
     }
-    if bootarg_usize("net.echo", 0) == 1 {
+    if echo {
         // The echo loop polls; the card's interrupts would only steal its frames.
         ECHO_MODE.store(true, Ordering::Relaxed);
         crate::arch::plic::plic_disable(irq);
@@ -276,6 +290,33 @@ pub fn netinit() {
     });
     // The first tick polls, so that timers the stack started (DHCP) run from then on.
     NEXT_POLL.store(0, Ordering::Relaxed);
+}
+
+/// How long boot waits for a DHCP lease before going on with the static address.
+/// QEMU's user network answers within milliseconds; a link without a server costs
+/// this wait once, and the client keeps trying in the background.
+const DHCP_BOOT_WAIT_MS: u64 = 2000;
+
+/// Polls the stack (no interrupts yet at boot) until DHCP gives a lease or the wait
+/// ends, so the lease line comes before the shell's prompt.
+fn wait_for_lease(stack: &mut NetStack<Nic>, addr: core::net::Ipv4Addr, prefix: u8) {
+    let deadline = now_ms() + DHCP_BOOT_WAIT_MS;
+    while now_ms() < deadline {
+        if stack.poll(now_ms()).config_changed && stack.dhcp_lease().is_some() {
+            print_lease(stack);
+            return;
+        }
+        let next = r_time() + platform().timebase / 1000;
+        while r_time() < next {
+            core::hint::spin_loop();
+        }
+    }
+    crate::println!(
+        "net: no DHCP lease within {} ms: static {}/{} until one comes",
+        DHCP_BOOT_WAIT_MS,
+        addr,
+        prefix
+    );
 }
 
 /// Whether hart 0 should run the device echo loop instead of the scheduler.
@@ -304,7 +345,7 @@ pub fn poll_and_wake(net: &mut Net) {
             wakeup(poll_chan());
         }
         if r.config_changed {
-            print_lease(net);
+            print_lease(&net.stack);
         }
         pending = r.rx_pending;
         if !pending {
@@ -336,8 +377,8 @@ pub fn netintr() {
 }
 
 /// Prints the DHCP lease just acquired (or lost).
-fn print_lease(net: &Net) {
-    match net.stack.dhcp_lease() {
+fn print_lease(stack: &NetStack<Nic>) {
+    match stack.dhcp_lease() {
         Some(l) => {
             crate::println!(
                 "dhcp: lease {}/{} gw {:?} dns {:?} from {}",
