@@ -19,6 +19,8 @@ use anyhow::Result;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client's pause after a failed request, so a refusing guest is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Distinct error messages kept per phase.
+pub const ERROR_KINDS: usize = 4;
 
 /// One load phase.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,8 +41,10 @@ pub struct HttpResult {
     pub plan: HttpPlan,
     /// Requests answered `200` with the whole body.
     pub ok: u32,
-    /// Requests that failed.
+    /// Requests that failed...
     pub errors: u32,
+    /// ...and how (the distinct messages, at most [`ERROR_KINDS`]).
+    pub error_kinds: Vec<String>,
     /// From the start to the end of the last successful request.
     pub elapsed: Duration,
     /// Time per successful request, in ms (from the connect for new connections), sorted.
@@ -123,7 +127,7 @@ pub fn load(addr: SocketAddr, path: &str, plan: &HttpPlan) -> Result<HttpResult>
         }
     );
     let issued = AtomicU32::new(0);
-    let errors = AtomicU32::new(0);
+    let errors = Mutex::new((0u32, Vec::new()));
     let done: Mutex<Vec<(f64, Instant)>> = Mutex::new(Vec::new());
     let start = Instant::now();
     thread::scope(|s| {
@@ -141,6 +145,7 @@ pub fn load(addr: SocketAddr, path: &str, plan: &HttpPlan) -> Result<HttpResult>
             });
         }
     });
+    let (errors, error_kinds) = errors.into_inner().expect("no client panics");
     let done = done.into_inner().expect("no client panics");
     let elapsed = done
         .iter()
@@ -152,7 +157,8 @@ pub fn load(addr: SocketAddr, path: &str, plan: &HttpPlan) -> Result<HttpResult>
     Ok(HttpResult {
         plan: *plan,
         ok: latency_ms.len() as u32,
-        errors: errors.into_inner(),
+        errors,
+        error_kinds,
         elapsed,
         latency_ms,
     })
@@ -165,7 +171,7 @@ fn client(
     plan: &HttpPlan,
     start: Instant,
     issued: &AtomicU32,
-    errors: &AtomicU32,
+    errors: &Mutex<(u32, Vec<String>)>,
     done: &Mutex<Vec<(f64, Instant)>>,
 ) {
     let mut conn: Option<Conn> = None;
@@ -187,8 +193,14 @@ fn client(
                     conn = Some(c);
                 }
             }
-            Err(_) => {
-                errors.fetch_add(1, Ordering::Relaxed);
+            Err(e) => {
+                let what = format!("{:?}: {e}", e.kind());
+                let mut errors = errors.lock().expect("no client panics");
+                errors.0 += 1;
+                if errors.1.len() < ERROR_KINDS && !errors.1.contains(&what) {
+                    errors.1.push(what);
+                }
+                drop(errors);
                 thread::sleep(RETRY_PAUSE);
             }
         }
@@ -272,6 +284,7 @@ mod tests {
         let r = load(addr, "/", &plan).unwrap();
         assert_eq!(r.ok, 0);
         assert!(r.errors > 0 && r.per_second().is_nan());
+        assert!(r.error_kinds[0].starts_with("ConnectionRefused"), "{r:?}");
         assert!(start.elapsed() < Duration::from_secs(3));
     }
 }

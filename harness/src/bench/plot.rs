@@ -123,8 +123,9 @@ fn latency_points(runs: &[Run], config: &str, stat: fn(&super::Latency) -> f64) 
         .collect()
 }
 
-/// One bar: its label, its value (the median of the runs) and its colour.
-type Bar = (String, f64, RGBColor);
+/// One bar: its label, its value (the median of the runs; None when no run has one) and its
+/// colour.
+type Bar = (String, Option<f64>, RGBColor);
 
 /// Bar colours: a guest through the whole kernel, the device ceiling, the host ceiling, and the
 /// second bar of a pair (host→guest, new connection per request).
@@ -163,7 +164,7 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
         let zero = median_over(runs, config, |r| {
             r.result.zero_loss.best.as_ref().map(|b| b.achieved)
         });
-        udp.push((config.to_string(), zero.unwrap_or(0.0), colour));
+        udp.push((config.to_string(), zero, colour));
         if !matches!(target, Target::Guest { .. }) {
             continue;
         }
@@ -173,8 +174,8 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
         let h2g = median_over(runs, config, |r| {
             r.result.tcp.map(|t| t.host_to_guest.mbit_per_s())
         });
-        tcp.push((format!("{config} guest→host"), g2h.unwrap_or(0.0), GUEST));
-        tcp.push((format!("{config} host→guest"), h2g.unwrap_or(0.0), SECOND));
+        tcp.push((format!("{config} guest→host"), g2h, GUEST));
+        tcp.push((format!("{config} host→guest"), h2g, SECOND));
         for (keep_alive, name, colour) in [(true, "keep-alive", GUEST), (false, "close", SECOND)] {
             let rate = median_over(runs, config, |r| {
                 r.result
@@ -184,32 +185,33 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
                     .map(|h| h.per_second())
                     .filter(|v| v.is_finite())
             });
-            http.push((format!("{config} {name}"), rate.unwrap_or(0.0), colour));
+            http.push((format!("{config} {name}"), rate, colour));
         }
     }
     [udp, tcp, http]
 }
 
-/// One panel of horizontal bars, the first bar on top, each labelled with its value, and the
-/// `goal` as a vertical line.
+/// One panel of horizontal bars, the first bar on top, each labelled with its value (`missing`
+/// when it has none), and the `goal` as a vertical line.
 fn bar_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
     unit: &str,
     bars: &[Bar],
     goal: f64,
+    missing: &str,
 ) -> Result<()> {
     let rows = bars.len();
     if rows == 0 {
         return Ok(());
     }
-    let top = bars.iter().map(|b| b.1).fold(goal, f64::max);
+    let top = bars.iter().filter_map(|b| b.1).fold(goal, f64::max);
     let labels: Vec<String> = bars.iter().rev().map(|b| b.0.clone()).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(8)
         .x_label_area_size(30)
-        .y_label_area_size(250)
+        .y_label_area_size(270)
         .build_cartesian_2d(0f64..top * 1.25, (0..rows - 1).into_segmented())
         .map_err(err)?;
     chart
@@ -220,6 +222,8 @@ fn bar_panel(
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style(("sans-serif", 13))
         .x_desc(unit)
         .draw()
         .map_err(err)?;
@@ -234,7 +238,10 @@ fn bar_panel(
     chart
         .draw_series(bars.iter().rev().enumerate().map(|(i, b)| {
             let mut r = Rectangle::new(
-                [(0.0, SegmentValue::Exact(i)), (b.1, upper(i))],
+                [
+                    (0.0, SegmentValue::Exact(i)),
+                    (b.1.unwrap_or(0.0), upper(i)),
+                ],
                 b.2.filled(),
             );
             r.set_margin(3, 3, 0, 0);
@@ -244,8 +251,8 @@ fn bar_panel(
     chart
         .draw_series(bars.iter().rev().enumerate().map(|(i, b)| {
             Text::new(
-                format!(" {:.0}", b.1),
-                (b.1, SegmentValue::CenterOf(i)),
+                b.1.map_or(format!(" {missing}"), |v| format!(" {v:.0}")),
+                (b.1.unwrap_or(0.0), SegmentValue::CenterOf(i)),
                 TextStyle::from(("sans-serif", 13).into_font())
                     .pos(Pos::new(HPos::Left, VPos::Center)),
             )
@@ -287,6 +294,7 @@ pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
         "pkt/s",
         &udp,
         30_000.0,
+        "< 1000",
     )?;
     bar_panel(
         &second,
@@ -294,13 +302,15 @@ pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
         "Mbit/s",
         &tcp,
         200.0,
+        "n/a",
     )?;
     bar_panel(
         &third,
-        "HTTP GET of a small file, 4 clients",
+        "HTTP GET of a small file",
         "req/s",
         &http,
         2_000.0,
+        "n/a",
     )?;
     root.present().map_err(err)
 }

@@ -221,6 +221,22 @@ fn tries_json(tries: &[Exchange]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The distinct errors of each HTTP phase, as the members of a JSON object.
+fn http_errors_json(r: &RunResult) -> String {
+    r.http
+        .iter()
+        .map(|h| {
+            let kinds: Vec<String> = h.error_kinds.iter().map(|k| json_str(k)).collect();
+            format!(
+                "{}: [{}]",
+                json_str(http_mode(h.plan.keep_alive)),
+                kinds.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The whole benchmark as JSON: the machine, then one record per configuration, run and metric,
 /// then every rate try of each run (what the delivery figures are drawn from).
 pub fn to_json(machine: &Machine, runs: &[Run]) -> String {
@@ -272,13 +288,14 @@ pub fn to_json(machine: &Machine, runs: &[Run]) -> String {
         .map(|r| {
             format!(
                 "    {{\"config\": {}, \"run\": {}, \"boot\": {}, \"recv_buffer\": {}, \
-                 \"zero_loss_tries\": {}, \"delivery99_tries\": {}}}",
+                 \"zero_loss_tries\": {}, \"delivery99_tries\": {}, \"http_errors\": {{{}}}}}",
                 json_str(&r.config),
                 r.run,
                 json_str(&r.boot),
                 r.result.recv_buffer,
                 tries_json(&r.result.zero_loss.tries),
-                tries_json(&r.result.delivery99.tries)
+                tries_json(&r.result.delivery99.tries),
+                http_errors_json(&r.result)
             )
         })
         .collect();
@@ -873,6 +890,7 @@ mod tests {
                 },
                 ok,
                 errors: 1,
+                error_kinds: vec!["TimedOut: timed out".into()],
                 elapsed: Duration::from_secs(1),
                 latency_ms: vec![1.0, 2.0, 3.0],
             })
@@ -923,6 +941,12 @@ mod tests {
         assert!(!summary.contains("device ceiling ring 64 | "), "{summary}");
         let json = to_json(&m, &runs);
         assert!(json.contains("\"notes\": [\"virtio device ceiling skipped: why\"]"));
+        assert!(
+            json.contains(
+                "\"http_errors\": {\"http_keepalive\": [\"TimedOut: timed out\"], \"http_close\""
+            ),
+            "{json}"
+        );
         for metric in [
             "tcp_host_to_guest_mbit_per_s",
             "http_close_req_per_s",
