@@ -423,9 +423,33 @@ fn opt_cell(these: &[&RunResult], unit: &str, f: impl Fn(&RunResult) -> Option<f
     }
 }
 
-/// The zero-loss rate the sender achieved, if any rate passed.
+/// The zero-loss rate the sender achieved, if any rate passed (the targets table counts a run
+/// where none passed as 0, so that its median does not hide it).
 fn zero_loss(r: &RunResult) -> Option<f64> {
     r.zero_loss.best.as_ref().map(|b| b.achieved)
+}
+
+/// One row of the targets table: `value` (None: not measured) against the goal `met`.
+fn target_row(
+    s: &mut String,
+    target: &str,
+    config: &str,
+    value: Option<f64>,
+    unit: &str,
+    met: impl Fn(f64) -> bool,
+) {
+    let (measured, met) = match value {
+        // A run that passed not even the bottom of the search range counts as 0.
+        Some(v) if v == 0.0 && unit == "pkt/s" => {
+            (format!("< {:.0} pkt/s", super::RATE_RANGE.0), "no")
+        }
+        Some(v) => (
+            format!("{} {unit}", fmt_num(v, unit)),
+            if met(v) { "yes" } else { "no" },
+        ),
+        None => ("n/a".to_string(), "n/a"),
+    };
+    let _ = writeln!(s, "| {target} | {config} | {measured} | {met} |");
 }
 
 /// The targets, one row per target and configuration it applies to, from the medians of
@@ -433,51 +457,44 @@ fn zero_loss(r: &RunResult) -> Option<f64> {
 fn targets_table(runs: &[Run]) -> String {
     let all = configs(runs);
     let mut s = String::from("| target | configuration | measured | met |\n|---|---|---:|---|\n");
-    let mut row =
-        |target: &str, config: &str, value: Option<f64>, unit: &str, met: &dyn Fn(f64) -> bool| {
-            let (measured, met) = match value {
-                Some(v) => (
-                    format!("{} {unit}", fmt_num(v, unit)),
-                    if met(v) { "yes" } else { "no" },
-                ),
-                None => ("n/a".to_string(), "n/a"),
-            };
-            let _ = writeln!(s, "| {target} | {config} | {measured} | {met} |");
-        };
     for &(config, target) in &all {
         let Target::Guest { nic, ring } = target else {
             continue;
         };
         let these = results(runs, config);
-        let zero = median_of(&these, zero_loss);
+        let zero = median_of(&these, |r| Some(zero_loss(r).unwrap_or(0.0)));
         if nic == super::Nic::E1000 {
-            row(
+            target_row(
+                &mut s,
                 "zero-loss UDP echo ≥ 30,000 pkt/s",
                 config,
                 zero,
                 "pkt/s",
-                &|v| v >= 30_000.0,
+                |v| v >= 30_000.0,
             );
             if ring == Some(16) {
-                row(
+                target_row(
+                    &mut s,
                     "ring 16: zero loss ≥ 15,000 pkt/s",
                     config,
                     zero,
                     "pkt/s",
-                    &|v| v >= 15_000.0,
+                    |v| v >= 15_000.0,
                 );
             }
         }
         let ceiling = all
             .iter()
             .find(|(_, t)| matches!(t, Target::DeviceEcho { nic: n, .. } if *n == nic))
-            .and_then(|(c, _)| median_of(&results(runs, c), zero_loss));
-        row(
+            .and_then(|(c, _)| median_of(&results(runs, c), |r| Some(zero_loss(r).unwrap_or(0.0))))
+            .filter(|&c| c > 0.0);
+        target_row(
+            &mut s,
             "zero loss ≥ 75% of the device ceiling",
             config,
             zero.zip(ceiling).map(|(z, c)| z / c * 100.0),
             "%",
-            &|v| v >= 75.0,
+            |v| v >= 75.0,
         );
         let worst = median_of(&these, |r| {
             r.latency
@@ -486,12 +503,13 @@ fn targets_table(runs: &[Run]) -> String {
                 .map(|l| l.median)
                 .reduce(f64::max)
         });
-        row(
+        target_row(
+            &mut s,
             "median round trip ≤ 0.5 ms up to 1000 msg/s (worst rate)",
             config,
             worst,
             "ms",
-            &|v| v <= 0.5,
+            |v| v <= 0.5,
         );
         for (name, pick) in [
             (
@@ -503,9 +521,14 @@ fn targets_table(runs: &[Run]) -> String {
                 r.tcp.map(|t| t.host_to_guest.mbit_per_s())
             }),
         ] {
-            row(name, config, median_of(&these, pick), "Mbit/s", &|v| {
-                v >= 200.0
-            });
+            target_row(
+                &mut s,
+                name,
+                config,
+                median_of(&these, pick),
+                "Mbit/s",
+                |v| v >= 200.0,
+            );
         }
         let keep_alive = median_of(&these, |r| {
             r.http
@@ -513,12 +536,13 @@ fn targets_table(runs: &[Run]) -> String {
                 .find(|h| h.plan.keep_alive)
                 .map(|h| h.per_second())
         });
-        row(
+        target_row(
+            &mut s,
             "HTTP keep-alive ≥ 2,000 req/s",
             config,
             keep_alive,
             "req/s",
-            &|v| v >= 2_000.0,
+            |v| v >= 2_000.0,
         );
     }
     s
@@ -957,6 +981,24 @@ mod tests {
         }
         let csv = to_csv(&m, &runs);
         assert!(csv.contains("e1000 ring 16,1,http_keepalive_req_per_s,3000,req/s,"));
+    }
+
+    #[test]
+    fn runs_below_the_search_range_count_in_the_targets_median() {
+        let mut runs = vec![
+            run("e1000 ring 16", 1, 3000.0),
+            run("e1000 ring 16", 2, 3000.0),
+            run("e1000 ring 16", 3, 3000.0),
+        ];
+        runs[0].result.zero_loss.best = None;
+        runs[1].result.zero_loss.best = None;
+        let summary = to_summary(&Machine::default(), &runs);
+        assert!(
+            summary.contains(
+                "| zero-loss UDP echo ≥ 30,000 pkt/s | e1000 ring 16 | < 1000 pkt/s | no |"
+            ),
+            "{summary}"
+        );
     }
 
     #[test]
