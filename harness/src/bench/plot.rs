@@ -161,9 +161,11 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
             Target::DeviceEcho { .. } => DEVICE,
             Target::Guest { .. } => GUEST,
         };
+        // A run where no rate passed counts as 0, as in the summary's targets table.
         let zero = median_over(runs, config, |r| {
-            r.result.zero_loss.best.as_ref().map(|b| b.achieved)
-        });
+            Some(r.result.zero_loss.best.as_ref().map_or(0.0, |b| b.achieved))
+        })
+        .filter(|&z| z > 0.0);
         udp.push((config.to_string(), zero, colour));
         if !matches!(target, Target::Guest { .. }) {
             continue;
