@@ -30,6 +30,12 @@ pub struct NetStat {
     /// after the counters so that the earlier offsets stay as they were.
     pub dns_server: u32,
     pub _pad: u32,
+    /// Time spent since boot, in nanoseconds, in the NIC driver (rings and registers),
+    /// in the protocol stack (smoltcp and our socket layer, driver time excluded),
+    /// and copying payloads between user and kernel memory. Appended like dns_server.
+    pub driver_ns: u64,
+    pub stack_ns: u64,
+    pub copy_ns: u64,
 }
 
 pub const NIC_NONE: u32 = 0;
@@ -37,7 +43,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -65,6 +71,10 @@ impl NetStat {
             b[24 + 8 * i..32 + 8 * i].copy_from_slice(&w.to_le_bytes());
         }
         b[120..124].copy_from_slice(&self.dns_server.to_le_bytes());
+        let times = [self.driver_ns, self.stack_ns, self.copy_ns];
+        for (i, t) in times.iter().enumerate() {
+            b[128 + 8 * i..136 + 8 * i].copy_from_slice(&t.to_le_bytes());
+        }
         b
     }
 
@@ -94,6 +104,9 @@ impl NetStat {
             drop_rx_ring_full: u64_at(11),
             dns_server: u32_at(120),
             _pad: 0,
+            driver_ns: u64_at(13),
+            stack_ns: u64_at(14),
+            copy_ns: u64_at(15),
         }
     }
 }
@@ -112,6 +125,7 @@ mod tests {
             rx_frames: 7,
             drop_rx_ring_full: 9,
             dns_server: 0x0a000202,
+            copy_ns: 11,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -119,6 +133,8 @@ mod tests {
         assert_eq!(&b[120..124], &0x0a000202u32.to_le_bytes());
         assert_eq!(&b[4..8], &0x0a00020fu32.to_le_bytes());
         assert_eq!(&b[24..32], &7u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, copy_ns), 144);
+        assert_eq!(&b[144..152], &11u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

@@ -36,6 +36,7 @@ pub mod device;
 mod dgram;
 pub mod dhcp;
 pub mod dns;
+pub mod echo;
 #[cfg(test)]
 mod fixtures;
 pub mod lab;

@@ -22,10 +22,25 @@ pub fn plicinit() {
     }
 }
 
-/// Enables this hart's S-mode context for every IRQ the kernel handles.
+/// Silences `irq` for every hart: priority 0 never interrupts.
+pub fn plic_disable(irq: usize) {
+    plic().write32(PRIORITY + irq * 4, 0);
+}
+
+/// The hart that takes every device interrupt.
+///
+/// xv6 lets all harts take them, so every interrupt wakes every idle hart, and all
+/// of them race to claim it (a PLIC register access each, which QEMU serializes
+/// under its global lock) while one wins. Steering them to one hart, as Linux's
+/// default IRQ affinity does, wakes one; the process an interrupt wakes then
+/// usually runs on that same hart, its data still warm.
+const IRQ_HART: usize = 0;
+
+/// Enables this hart's S-mode context for every IRQ the kernel handles, on the
+/// interrupt hart only.
 pub fn plicinithart() {
     let hart = crate::proc::cpuid();
-    for irq in platform().irqs() {
+    for irq in platform().irqs().filter(|_| hart == IRQ_HART) {
         let reg = SENABLE_BASE + hart * 0x100 + (irq / 32) * 4;
         let old = plic().read32(reg);
         plic().write32(reg, old | (1 << (irq % 32)));

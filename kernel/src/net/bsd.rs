@@ -8,7 +8,7 @@
 //! never touched with NET held. After every operation the stack is polled, so
 //! segments, ACKs and window updates leave at once.
 
-use super::{Net, chan, lock, now_ms, poll_and_wake, sleep_any};
+use super::{Net, chan, cost, lock, now_ms, poll_and_wake, sleep_any};
 use crate::proc::{either_copyin, either_copyout, killed, myproc, myproc_opt, sleep, wakeup};
 use crate::sync::spinlock::SpinlockGuard;
 use abi::errno::*;
@@ -142,10 +142,13 @@ impl BsdSock {
         let mut done = 0;
         while done < n || (n == 0 && done == 0) {
             let len = (n - done).min(CHUNK);
-            either_copyin(&mut buf[..len], true, addr + done).map_err(|_| EFAULT)?;
-            let r = self.block(dontwait, false, EAGAIN, |net| match to {
-                Some(to) => net.stack.bsd().try_sendto(self.id, &buf[..len], to),
-                None => net.stack.bsd().try_send(self.id, &buf[..len]),
+            cost::in_copy(|| either_copyin(&mut buf[..len], true, addr + done))
+                .map_err(|_| EFAULT)?;
+            let r = self.block(dontwait, false, EAGAIN, |net| {
+                cost::in_stack(|| match to {
+                    Some(to) => net.stack.bsd().try_sendto(self.id, &buf[..len], to),
+                    None => net.stack.bsd().try_send(self.id, &buf[..len]),
+                })
             });
             match r {
                 Ok(sent) => done += sent,
@@ -168,9 +171,9 @@ impl BsdSock {
     ) -> Result<(usize, SocketAddrV4), Errno> {
         let mut buf = vec![0u8; n.min(CHUNK)];
         let (got, from) = self.block(dontwait, true, EAGAIN, |net| {
-            net.stack.bsd().try_recvfrom(self.id, &mut buf)
+            cost::in_stack(|| net.stack.bsd().try_recvfrom(self.id, &mut buf))
         })?;
-        either_copyout(true, addr, &buf[..got]).map_err(|_| EFAULT)?;
+        cost::in_copy(|| either_copyout(true, addr, &buf[..got])).map_err(|_| EFAULT)?;
         Ok((got, from))
     }
 

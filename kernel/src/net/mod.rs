@@ -11,6 +11,8 @@
 //! NET is never held while sleeping (sleep releases it), and drivers never wait.
 
 pub mod bsd;
+pub mod cost;
+pub mod echo;
 pub mod socket;
 
 use crate::arch::riscv::r_time;
@@ -75,14 +77,22 @@ impl NetDevice for Nic {
 
 impl RxRing for NicRx {
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let start = cost::now();
+        let mut in_stack = 0;
         let f = |frame: &[u8]| {
+            let t = cost::now();
             note_first_frames(frame);
-            f(frame)
+            let r = f(frame);
+            in_stack = cost::now().wrapping_sub(t);
+            r
         };
-        match self {
+        let r = match self {
             NicRx::E1000(r) => r.receive(f),
             NicRx::Virtio(r) => r.receive(f),
-        }
+        };
+        let driver = cost::now().wrapping_sub(start).saturating_sub(in_stack);
+        cost::DRIVER.fetch_add(driver, Ordering::Relaxed);
+        r
     }
 }
 
@@ -95,10 +105,15 @@ impl TxRing for NicTx {
     }
 
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, f: F) -> Result<R, F> {
-        match self {
+        let start = cost::now();
+        let r = match self {
             NicTx::E1000(t) => t.transmit(len, f),
             NicTx::Virtio(t) => t.transmit(len, f),
-        }
+        };
+        // The frame was written by the stack inside `f`, which is cheap next to the
+        // ring work; all of it is charged to the driver.
+        cost::add_since(&cost::DRIVER, start);
+        r
     }
 }
 
@@ -138,6 +153,9 @@ pub static NET: Spinlock<Option<Net>> = Spinlock::new("net", None);
 static NEXT_POLL: AtomicU64 = AtomicU64::new(u64::MAX);
 /// Processes sleeping on `poll_chan` (in `poll`, or in a call with a timeout).
 static POLLERS: AtomicUsize = AtomicUsize::new(0);
+/// The kernel was booted with `net.echo=1`: the driver echoes (see `echo`), the
+/// stack stays idle.
+static ECHO_MODE: AtomicBool = AtomicBool::new(false);
 /// PLIC IRQ of the NIC (0 = none).
 static NIC_IRQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -232,6 +250,17 @@ pub fn netinit() {
             prefix
         );
     }
+    if bootarg_usize("net.echo", 0) == 1 {
+        // The echo loop polls; the card's interrupts would only steal its frames.
+        ECHO_MODE.store(true, Ordering::Relaxed);
+        crate::arch::plic::plic_disable(irq);
+        *NET.lock() = Some(Net {
+            stack,
+            owners: [None; MAX_OWNED],
+            interrupts: 0,
+        });
+        return;
+    }
     NIC_IRQ.store(irq, Ordering::Relaxed);
     *NET.lock() = Some(Net {
         stack,
@@ -242,6 +271,11 @@ pub fn netinit() {
     NEXT_POLL.store(0, Ordering::Relaxed);
 }
 
+/// Whether hart 0 should run the device echo loop instead of the scheduler.
+pub fn echo_mode() -> bool {
+    ECHO_MODE.load(Ordering::Relaxed)
+}
+
 pub fn is_nic_irq(irq: usize) -> bool {
     irq != 0 && irq == NIC_IRQ.load(Ordering::Relaxed)
 }
@@ -249,9 +283,12 @@ pub fn is_nic_irq(irq: usize) -> bool {
 /// Polls the stack (repeatedly while the RX budget runs out, a bounded number of
 /// times) and wakes the sockets that changed.
 pub fn poll_and_wake(net: &mut Net) {
+    if echo_mode() {
+        return; // the echo loop owns the rings
+    }
     let mut pending = true;
     for _ in 0..8 {
-        let r: PollResult = net.stack.poll(now_ms());
+        let r: PollResult = cost::in_stack(|| net.stack.poll(now_ms()));
         for id in r.readable.iter().chain(r.writable.iter()) {
             wakeup(chan(id));
         }
@@ -282,10 +319,12 @@ pub fn netintr() {
     let mut guard = NET.lock();
     let Some(net) = guard.as_mut() else { return };
     net.interrupts += 1;
+    let start = cost::now();
     match &mut net.stack.device().ctl {
         NicCtl::E1000(c) => c.ack_irq(),
         NicCtl::Virtio(c) => c.ack_irq(),
     };
+    cost::add_since(&cost::DRIVER, start);
     poll_and_wake(net);
 }
 
@@ -390,6 +429,9 @@ impl Net {
             drop_queue_full: c.drops.queue_full,
             drop_tx_ring_full: c.drops.tx_ring_full,
             drop_rx_ring_full: c.drops.rx_ring_full,
+            driver_ns: cost::ns(&cost::DRIVER),
+            stack_ns: cost::ns(&cost::STACK),
+            copy_ns: cost::ns(&cost::COPY),
         }
     }
 }

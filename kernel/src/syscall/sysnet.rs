@@ -8,7 +8,7 @@ use super::{SysResult, argaddr, argint};
 use crate::fs::file::{File, FileKind, FileReservation};
 use crate::net::bsd::{self, BsdSock};
 use crate::net::socket::MAX_PAYLOAD;
-use crate::net::{self, chan, poll_and_wake};
+use crate::net::{self, chan, cost, poll_and_wake};
 use crate::proc::{either_copyin, either_copyout, killed, myproc, sleep};
 use abi::errno::*;
 use abi::param::NOFILE;
@@ -60,11 +60,11 @@ pub fn sys_send() -> SysResult {
     }
     let len = len as usize;
     let mut buf = [0u8; MAX_PAYLOAD];
-    either_copyin(&mut buf[..len], true, addr)?;
+    cost::in_copy(|| either_copyin(&mut buf[..len], true, addr))?;
     let mut g = net::lock()?;
     loop {
         let net = g.as_mut().unwrap();
-        match net.stack.send(sport, dst, dport, &buf[..len]) {
+        match cost::in_stack(|| net.stack.send(sport, dst, dport, &buf[..len])) {
             Ok(()) => {
                 // Let the datagram leave now rather than at the next interrupt.
                 poll_and_wake(net);
@@ -100,7 +100,7 @@ pub fn sys_recv() -> SysResult {
     let mut g = net::lock()?;
     let (src, sport, n) = loop {
         let net = g.as_mut().unwrap();
-        match net.stack.try_recv(dport, &mut buf[..maxlen]) {
+        match cost::in_stack(|| net.stack.try_recv(dport, &mut buf[..maxlen])) {
             Ok(got) => break got,
             Err(Error::WouldBlock) => {
                 let Some(id) = net.stack.port_socket(dport) else {
@@ -115,9 +115,11 @@ pub fn sys_recv() -> SysResult {
         }
     };
     drop(g);
-    either_copyout(true, srcaddr, &src.to_le_bytes())?;
-    either_copyout(true, sportaddr, &sport.to_le_bytes())?;
-    either_copyout(true, bufaddr, &buf[..n])?;
+    cost::in_copy(|| {
+        either_copyout(true, srcaddr, &src.to_le_bytes())?;
+        either_copyout(true, sportaddr, &sport.to_le_bytes())?;
+        either_copyout(true, bufaddr, &buf[..n])
+    })?;
     Ok(n)
 }
 

@@ -96,8 +96,12 @@ fn stats_page() -> String {
         ("uptime (ticks)", format!("{}", uptime())),
     ];
     let mut page = String::from(
-        "<!DOCTYPE html>\n<html><head><title>xv6net stats</title></head><body>\n\
-         <h1>Network statistics</h1>\n<table>\n",
+        "<!DOCTYPE html>\n<html><head><title>xv6net stats</title>\n<style>\
+         body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+         td{border:1px solid #bbb;padding:3px 12px}td+td{text-align:right;font-family:monospace}\
+         </style></head><body>\n<h1>Network statistics</h1>\n\
+         <p>The kernel's network counters, read with netstat when this page was asked for.</p>\n\
+         <table>\n",
     );
     for (k, v) in rows {
         page += &format!("<tr><td>{}</td><td>{}</td></tr>\n", k, v);
