@@ -497,6 +497,23 @@ CPU#1
     }
 
     #[test]
+    fn a_link_joins_two_netdevs_on_loopback() {
+        let link = Link { port: 4321 };
+        assert_eq!(
+            link.listen_netdev("net0"),
+            "stream,id=net0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=4321"
+        );
+        assert_eq!(
+            link.connect_netdev("n1"),
+            "stream,id=n1,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=4321"
+        );
+        assert_eq!(
+            Nic::Virtio.device_with_mac("52:54:00:00:03:02"),
+            "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1,mac=52:54:00:00:03:02"
+        );
+    }
+
+    #[test]
     fn make_image_passes_the_standard_list_then_the_extras() {
         let dir = tempfile::tempdir().unwrap();
         let fake_mkfs = dir.path().join("mkfs");
@@ -560,5 +577,53 @@ impl Nic {
             Nic::E1000 => "e1000,netdev=net0,bus=pcie.0",
             Nic::Virtio => "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1",
         }
+    }
+
+    /// QEMU's `-device` value for a card with the address `mac` (`52:54:00:...`) instead of
+    /// QEMU's default, which every machine would share: machines on one link need their own.
+    pub fn device_with_mac(self, mac: &str) -> String {
+        format!("{},mac={mac}", self.device())
+    }
+}
+
+/// An Ethernet link between two machines (DESIGN §6, topology 3): QEMU's `-netdev stream` over
+/// TCP on 127.0.0.1, the first machine listening and the second connecting. Frames cross it as
+/// they are, with nothing else on the link.
+///
+/// The connecting machine must start after the listening one has its socket open: QEMU opens
+/// it while starting, before the guest runs, so any console output of the first machine means
+/// the second may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    port: u16,
+}
+
+impl Link {
+    /// A link on a port of 127.0.0.1 that was free a moment ago (see [`crate::free_port`]).
+    pub fn new() -> std::io::Result<Link> {
+        Ok(Link {
+            port: crate::free_port()?,
+        })
+    }
+
+    pub fn port(self) -> u16 {
+        self.port
+    }
+
+    /// The `-netdev` value of the listening end, as netdev `id`.
+    pub fn listen_netdev(self, id: &str) -> String {
+        self.netdev(id, "on")
+    }
+
+    /// The `-netdev` value of the connecting end, as netdev `id`.
+    pub fn connect_netdev(self, id: &str) -> String {
+        self.netdev(id, "off")
+    }
+
+    fn netdev(self, id: &str, server: &str) -> String {
+        format!(
+            "stream,id={id},server={server},addr.type=inet,addr.host=127.0.0.1,addr.port={}",
+            self.port
+        )
     }
 }

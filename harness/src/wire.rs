@@ -4,8 +4,8 @@
 //! 127.0.0.1 ([`Wire::netdev_arg`]). Each Ethernet frame crosses the connection as a 4-byte
 //! big-endian length followed by the frame, in both directions, with no slirp in between. The wire
 //! plays the host 10.0.2.2 with slirp's static MAC ([`HOST_MAC`]): a reader thread answers the
-//! guest's ARP requests for that address and queues every other frame for the test, which sends
-//! whatever it builds, well formed or not.
+//! guest's ARP requests for that address and its echo requests (pings) to it, counting both, and
+//! queues every other frame for the test, which sends whatever it builds, well formed or not.
 //!
 //! The rest of the file is the frame formats, written out by hand so that a test can break any
 //! field: builders (Ethernet, ARP, IPv4, UDP, ICMP echo, with correct checksums), parsers that
@@ -78,6 +78,8 @@ pub struct WireStats {
     pub received: u64,
     /// The guest's ARP requests for [`HOST_IP`] the reader answered.
     pub arp_answered: u64,
+    /// The guest's echo requests to [`HOST_IP`] the reader answered.
+    pub echo_answered: u64,
     /// Guest frames dropped because [`QUEUE_LIMIT`] frames were already waiting.
     pub overflowed: u64,
 }
@@ -99,6 +101,7 @@ struct Shared {
     sent_bytes: AtomicU64,
     received: AtomicU64,
     arp_answered: AtomicU64,
+    echo_answered: AtomicU64,
     overflowed: AtomicU64,
 }
 
@@ -135,13 +138,19 @@ impl Shared {
         Ok(())
     }
 
-    /// Handles one frame from the guest: answers it if it asks for the host's MAC, else queues it.
+    /// Handles one frame from the guest: answers it if it asks for the host's MAC or pings the
+    /// host, else queues it.
     fn deliver(&self, stream: &Mutex<TcpStream>, frame: Vec<u8>) -> io::Result<()> {
         self.received.fetch_add(1, Ordering::Relaxed);
+        // Counted before the reply leaves, so that a test that saw the guest get the reply also
+        // sees the count.
         if let Some(reply) = arp_answer(&frame) {
-            self.write_frame(stream, &reply)?;
             self.arp_answered.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return self.write_frame(stream, &reply);
+        }
+        if let Some(reply) = echo_answer(&frame) {
+            self.echo_answered.fetch_add(1, Ordering::Relaxed);
+            return self.write_frame(stream, &reply);
         }
         let mut queue = lock(&self.queue);
         if queue.len() >= QUEUE_LIMIT {
@@ -310,6 +319,7 @@ impl Wire {
             sent_bytes: s.sent_bytes.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
             arp_answered: s.arp_answered.load(Ordering::Relaxed),
+            echo_answered: s.echo_answered.load(Ordering::Relaxed),
             overflowed: s.overflowed.load(Ordering::Relaxed),
         }
     }
@@ -489,7 +499,7 @@ fn read_frames(mut input: TcpStream, output: &Mutex<TcpStream>, shared: &Shared)
             match framer.next_frame() {
                 Ok(Some(frame)) => {
                     if let Err(e) = shared.deliver(output, frame) {
-                        break 'read format!("answering an ARP request: {e}");
+                        break 'read format!("answering the guest: {e}");
                     }
                 }
                 Ok(None) => break,
@@ -551,6 +561,27 @@ fn arp_answer(frame: &[u8]) -> Option<Vec<u8>> {
         );
         reply.resize(MIN_FRAME, 0);
         reply
+    })
+}
+
+/// The host's echo reply if `frame` is a well-formed echo request to [`HOST_IP`] at
+/// [`HOST_MAC`] from a unicast sender: same id, sequence number and data, back to the sender's
+/// MAC and address, as a host's stack answers a ping.
+fn echo_answer(frame: &[u8]) -> Option<Vec<u8>> {
+    let eth = Ethernet::parse(frame).ok()?;
+    if eth.ethertype != ETHERTYPE_IPV4 || eth.dst != HOST_MAC || eth.src[0] & 1 != 0 {
+        return None;
+    }
+    let ip = Ipv4::parse(eth.payload).ok()?;
+    let echo = Echo::parse(&ip).ok()?;
+    let wanted = ip.header.dst == HOST_IP
+        && ip.header.flags_fragment & 0x3fff == 0
+        && echo.ty == ICMP_ECHO_REQUEST
+        && echo.code == 0;
+    wanted.then(|| {
+        let reply = icmp_echo(ICMP_ECHO_REPLY, echo.id, echo.seq, echo.payload);
+        let header = Ipv4Header::new(HOST_IP, ip.header.src, PROTO_ICMP);
+        ethernet(eth.src, HOST_MAC, ETHERTYPE_IPV4, &header.emit(&reply))
     })
 }
 
@@ -1165,6 +1196,49 @@ mod tests {
     }
 
     #[test]
+    fn the_host_answers_pings_to_its_address_only() {
+        let request = icmp_echo(ICMP_ECHO_REQUEST, 0x4242, 7, b"abcdefgh");
+        let ping = |dst_mac: Mac, header: Ipv4Header, message: &[u8]| {
+            ethernet(dst_mac, GUEST_MAC, ETHERTYPE_IPV4, &header.emit(message))
+        };
+        let to_host = Ipv4Header::new(GUEST_IP, HOST_IP, PROTO_ICMP);
+        let reply = echo_answer(&ping(HOST_MAC, to_host, &request)).unwrap();
+        let eth = Ethernet::parse(&reply).unwrap();
+        assert_eq!(
+            (eth.dst, eth.src, eth.ethertype),
+            (GUEST_MAC, HOST_MAC, ETHERTYPE_IPV4)
+        );
+        let ip = Ipv4::parse(eth.payload).unwrap();
+        assert_eq!(ip.header, Ipv4Header::new(HOST_IP, GUEST_IP, PROTO_ICMP));
+        let echo = Echo::parse(&ip).unwrap();
+        assert_eq!(
+            (echo.ty, echo.code, echo.id, echo.seq, echo.payload),
+            (ICMP_ECHO_REPLY, 0, 0x4242, 7, &b"abcdefgh"[..])
+        );
+
+        let other_ip = Ipv4Header::new(GUEST_IP, Ipv4Addr::new(10, 0, 2, 3), PROTO_ICMP);
+        let fragment = Ipv4Header {
+            flags_fragment: 0x2000,
+            ..to_host
+        };
+        let mut bad_sum = request.clone();
+        bad_sum[8] ^= 1;
+        let answer_to = icmp_echo(ICMP_ECHO_REPLY, 1, 1, b"x");
+        for (what, frame) in [
+            ("another address", ping(HOST_MAC, other_ip, &request)),
+            ("another MAC", ping(GUEST_MAC, to_host, &request)),
+            ("broadcast", ping(BROADCAST, to_host, &request)),
+            ("a fragment", ping(HOST_MAC, fragment, &request)),
+            ("a bad checksum", ping(HOST_MAC, to_host, &bad_sum)),
+            ("an echo reply", ping(HOST_MAC, to_host, &answer_to)),
+        ] {
+            assert_eq!(echo_answer(&frame), None, "{what}");
+        }
+        assert_eq!(echo_answer(UDP_IN), None);
+        assert_eq!(echo_answer(PING_REQUEST), None);
+    }
+
+    #[test]
     fn the_framer_reassembles_frames_across_reads() {
         let mut stream = Vec::new();
         for f in [&b"abc"[..], b"", b"0123456789"] {
@@ -1228,7 +1302,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_cross_the_wire_both_ways_and_arp_is_answered() {
+    fn frames_cross_the_wire_both_ways_and_arp_and_pings_are_answered() {
         let mut wire = Wire::listen().unwrap();
         assert!(
             wire.netdev_arg("n")
@@ -1246,8 +1320,15 @@ mod tests {
         qemu.send(&ask);
         let udp_out = from_guest(PROTO_UDP, &udp(GUEST_IP, 2000, HOST_IP, 9, b"hi"));
         qemu.send(&udp_out);
+        qemu.send(&from_guest(
+            PROTO_ICMP,
+            &icmp_echo(ICMP_ECHO_REQUEST, 1, 2, b"hi"),
+        ));
         let reply = qemu.recv().unwrap();
         assert_eq!(Arp::parse(&reply[ETH_HEADER_LEN..]).unwrap().op, ARP_REPLY);
+        let reply = qemu.recv().unwrap();
+        let ip = Ipv4::parse(&reply[ETH_HEADER_LEN..]).unwrap();
+        assert_eq!(Echo::parse(&ip).unwrap().ty, ICMP_ECHO_REPLY);
         assert_eq!(wire.recv(Duration::from_secs(10)).unwrap(), udp_out);
         assert_eq!(wire.recv(Duration::from_millis(50)), None);
 
@@ -1260,10 +1341,11 @@ mod tests {
         assert_eq!(
             wire.stats(),
             WireStats {
-                sent: 3,
-                sent_bytes: 60 + 45 + 9000,
-                received: 2,
+                sent: 4,
+                sent_bytes: 60 + 44 + 45 + 9000,
+                received: 3,
                 arp_answered: 1,
+                echo_answered: 1,
                 overflowed: 0
             }
         );

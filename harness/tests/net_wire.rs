@@ -6,7 +6,9 @@
 //! 1. ARP: who has 10.0.2.15? The reply must carry the guest's MAC and both addresses.
 //! 2. Pings of several sizes, ids and sequence numbers; each reply must carry the same payload.
 //! 3. UDP datagrams into `udpecho 2000` (skipped, saying so, when the image has no `udpecho`).
-//! 4. Bad input, group by group: each frame must be dropped and counted for the right reason and
+//! 4. The guest pings the wire: `ping -c 3 10.0.2.2` must print 3 replies, and the wire must
+//!    have answered exactly 3 echo requests.
+//! 5. Bad input, group by group: each frame must be dropped and counted for the right reason and
 //!    never answered. After each group the guest must still answer a ping, and `ifconfig`'s
 //!    counters must add up: every frame the stack saw is either one of the group's pings and ARP
 //!    replies or a drop, by a reason the group allows ([`Bad`]). `free` before and after the
@@ -36,6 +38,8 @@ const CONNECT: Duration = Duration::from_secs(30);
 const REPLY: Duration = Duration::from_secs(3);
 /// Requests per exchange before giving up (a stack resolving 10.0.2.2 drops its first reply).
 const TRIES: usize = 5;
+/// Echo requests the guest sends to the wire.
+const GUEST_PINGS: u64 = 3;
 /// The UDP port `udpecho` serves.
 const ECHO_PORT: u16 = 2000;
 /// The flood: this many frames or this long, whichever ends first.
@@ -638,6 +642,32 @@ impl Run {
         Ok(true)
     }
 
+    /// The guest pings the wire's address: every request answered, counted once by the wire.
+    fn ping_the_wire(&mut self) -> Result<()> {
+        let before = self.wire.stats();
+        let out = self
+            .q
+            .run(&format!("ping -c {GUEST_PINGS} {HOST_IP}"), CMD)?;
+        let answered = self.wire.stats().echo_answered - before.echo_answered;
+        let replies = out
+            .lines()
+            .filter(|l| l.contains(&format!("bytes from {HOST_IP}: icmp_seq=")))
+            .count();
+        let summary = format!("{GUEST_PINGS} packets transmitted, {GUEST_PINGS} received, 0%");
+        eprintln!(
+            "{}: ping {HOST_IP} from the guest: {replies} replies, the wire answered {answered}",
+            self.nic.name()
+        );
+        if replies != GUEST_PINGS as usize || answered != GUEST_PINGS || !out.contains(&summary) {
+            self.failures.push(format!(
+                "ping {HOST_IP} from the guest: {replies} replies printed, the wire answered \
+                 {answered} requests, {GUEST_PINGS} expected each:\n{out}"
+            ));
+        }
+        self.nothing_unexpected("the guest's pings");
+        Ok(())
+    }
+
     /// The guest still answers a ping (after a flood, maybe once its backlog is through).
     fn alive(&mut self, after: &str, tries: usize) -> Result<()> {
         self.seq = self.seq.wrapping_add(1);
@@ -715,6 +745,7 @@ fn wire_stats_delta(after: &WireStats, before: &WireStats) -> WireStats {
         sent_bytes: after.sent_bytes - before.sent_bytes,
         received: after.received - before.received,
         arp_answered: after.arp_answered - before.arp_answered,
+        echo_answered: after.echo_answered - before.echo_answered,
         overflowed: after.overflowed - before.overflowed,
     }
 }
@@ -895,6 +926,7 @@ fn suite(run: &mut Run) -> Result<()> {
     run.arp()?;
     run.pings()?;
     run.udp()?;
+    run.ping_the_wire()?;
 
     let free_before = run.free_pages()?;
     let groups: [(&str, Group); 8] = [

@@ -20,7 +20,8 @@
 //! the frame straight into a TX slot lent by [`TxRing::transmit`].
 //!
 //! Beside the lab's ports, [`bsd`] offers BSD sockets (TCP in `tcp.rs`, UDP and
-//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client and [`dns`] a resolver.
+//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client, [`dns`] a resolver, and
+//! [`bootargs`] the static address from the kernel command line.
 //!
 //! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
 //! `cargo test` on the host, two stacks talking over an in-memory link.
@@ -29,6 +30,7 @@
 
 extern crate alloc;
 
+pub mod bootargs;
 pub mod bsd;
 mod classify;
 mod counters;
@@ -51,6 +53,7 @@ pub mod virtq;
 use core::fmt;
 
 pub use abi::errno::Errno;
+pub use bootargs::{AddrError, BadArg};
 pub use bsd::{Bsd, Readiness, Shutdown, SockKind};
 pub use counters::{Counters, DropReason, Drops};
 pub use device::{NetDevice, RxRing, TxRing};

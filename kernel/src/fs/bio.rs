@@ -142,6 +142,9 @@ impl Drop for Buf {
         s.refcnt -= 1;
         if s.refcnt == 0 {
             s.last_use = now;
+            // Wake waiters for a free buffer after dropping BCACHE: wakeup takes every
+            // p->lock, and no other lock may be held then (see fs::inode::iput).
+            drop(bc);
             wakeup(bcache_chan());
         }
     }

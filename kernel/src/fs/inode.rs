@@ -234,16 +234,21 @@ pub fn iput(ip: Inode) {
     if t[ip.idx].refcnt == 1 {
         // No other reference: nobody else can hold the sleep lock, so this won't block.
         let d = INODES[ip.idx].lock();
+        // Releasing a sleep lock wakes its sleepers, which takes every p->lock; fork
+        // takes ITABLE (idup) while it holds the child's p->lock. So the sleep lock
+        // is always released after ITABLE, never under it.
+        drop(t);
         if d.valid && d.nlink == 0 {
-            drop(t);
             let mut g = InodeGuard { ip: &ip, d };
             g.itrunc();
             g.typ = 0;
             g.iupdate();
             g.valid = false;
             drop(g);
-            t = ITABLE.lock();
+        } else {
+            drop(d);
         }
+        t = ITABLE.lock();
     }
     t[ip.idx].refcnt -= 1;
 }

@@ -220,10 +220,17 @@ pub fn netinit() {
         return;
     };
     let m = nic.mac();
-    let config = Config {
+    // `net.ip=A.B.C.D/N` and `net.gw=A.B.C.D|none` replace the default address; a bad value
+    // is reported and ignored (netstack::bootargs).
+    let args = platform();
+    let (config, refused) = Config {
         random_seed: r_time() as u64,
         ..Config::default()
-    };
+    }
+    .with_bootargs(args.bootarg("net.ip"), args.bootarg("net.gw"));
+    for bad in refused.iter().flatten() {
+        crate::println!("net: bad {}, ignored", bad);
+    }
     let stack = NetStack::new(nic, config);
     let (addr, prefix) = stack.ipv4();
     crate::println!(

@@ -1,8 +1,9 @@
-//! nc: netcat. `nc [-u] HOST PORT` connects; `nc -l [-u] PORT` waits for one peer
-//! (TCP: one connection; UDP: the first datagram's sender). Then standard input goes
-//! to the peer and what the peer sends goes to standard output, until the peer closes
-//! (TCP) or input ends. A child process copies input (the console cannot be polled:
-//! its reads block), the parent copies output.
+//! nc: netcat. `nc [-u] [-w SEC] HOST PORT` connects; `nc -l [-u] [-w SEC] PORT` waits
+//! for one peer (TCP: one connection; UDP: the first datagram's sender). Then standard
+//! input goes to the peer and what the peer sends goes to standard output, until the
+//! peer closes (TCP), or, with `-w`, nothing arrives for SEC seconds (how a UDP session,
+//! which has no end, finishes in a script). A child process copies input (the console
+//! cannot be polled: its reads block), the parent copies output.
 #![no_std]
 #![no_main]
 
@@ -10,7 +11,7 @@ use ulib::socket as so;
 use ulib::*;
 
 fn usage() -> i32 {
-    eprintln!("usage: nc [-u] HOST PORT | nc -l [-u] PORT");
+    eprintln!("usage: nc [-u] [-w SEC] HOST PORT | nc -l [-u] [-w SEC] PORT");
     2
 }
 
@@ -31,19 +32,32 @@ fn pump_input(fd: i32, udp: bool) {
     }
 }
 
-/// The connected socket, whether it is UDP, and (UDP listener) the first datagram and its
-/// length; or the exit status.
-type Setup = Result<(i32, bool, Option<Vec<u8>>, usize), i32>;
+/// A connected socket, ready to copy.
+struct Session {
+    fd: i32,
+    udp: bool,
+    /// The idle timeout (`-w`) in ms; 0 waits for ever.
+    wait_ms: u32,
+    /// A UDP listener's first datagram, already received.
+    first: Option<Vec<u8>>,
+}
 
-fn setup(args: &[&str]) -> Setup {
+/// The session, or the exit status.
+fn setup(args: &[&str]) -> Result<Session, i32> {
     let mut udp = false;
     let mut listen = false;
+    let mut wait_ms = 0u32;
     let mut rest = Vec::new();
-    for a in &args[1..] {
-        match *a {
+    let mut it = args[1..].iter();
+    while let Some(&a) = it.next() {
+        match a {
             "-u" => udp = true,
             "-l" => listen = true,
             "-lu" | "-ul" => (udp, listen) = (true, true),
+            "-w" => match it.next().and_then(|s| s.parse::<u32>().ok()) {
+                Some(sec @ 1..=86400) => wait_ms = sec * 1000,
+                _ => return Err(usage()),
+            },
             a if a.starts_with('-') => return Err(usage()),
             a => rest.push(a),
         }
@@ -71,12 +85,23 @@ fn setup(args: &[&str]) -> Setup {
             let mut first = vec![0u8; 2048];
             let (n, from) = so::recvfrom(fd, &mut first, 0).map_err(|e| fail("recv", e))?;
             so::connect(fd, from).map_err(|e| fail("connect", e))?;
-            return Ok((fd, udp, Some(first), n));
+            first.truncate(n);
+            return Ok(Session {
+                fd,
+                udp,
+                wait_ms,
+                first: Some(first),
+            });
         }
         so::listen(fd, 1).map_err(|e| fail("listen", e))?;
         let (conn, _) = so::accept(fd).map_err(|e| fail("accept", e))?;
         close(fd);
-        Ok((conn, udp, None, 0))
+        Ok(Session {
+            fd: conn,
+            udp,
+            wait_ms,
+            first: None,
+        })
     } else {
         let [host, port] = rest[..] else {
             return Err(usage());
@@ -84,18 +109,34 @@ fn setup(args: &[&str]) -> Setup {
         let ip = so::resolve(host, None).map_err(|e| fail(host, e))?;
         let fd = open().map_err(|e| fail("socket", e))?;
         so::connect(fd, (ip, atoi(port) as u16)).map_err(|e| fail("connect", e))?;
-        Ok((fd, udp, None, 0))
+        Ok(Session {
+            fd,
+            udp,
+            wait_ms,
+            first: None,
+        })
     }
 }
 
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
-    let (fd, udp, first, n) = match setup(args) {
+    let Session {
+        fd,
+        udp,
+        wait_ms,
+        first,
+    } = match setup(args) {
         Ok(s) => s,
         Err(code) => return code,
     };
     if let Some(first) = first {
-        write_all(1, &first[..n]);
+        write_all(1, &first);
+    }
+    if wait_ms != 0
+        && let Err(e) = so::set_rcvtimeo(fd, wait_ms)
+    {
+        eprintln!("nc: -w: {}", e);
+        return 1;
     }
     let child = fork();
     if child == 0 {
@@ -110,6 +151,8 @@ fn main(args: &[&str]) -> i32 {
             Ok(n) => {
                 write_all(1, &buf[..n]);
             }
+            // -w: the peer has been quiet for that long; the session is over.
+            Err(so::EAGAIN) if wait_ms != 0 => break,
             Err(e) => {
                 eprintln!("nc: {}", e);
                 status = 1;
