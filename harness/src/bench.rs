@@ -1,15 +1,21 @@
 //! The network benchmark (`cargo xtask bench`): UDP echo rate and latency from the host, against
-//! `udpecho` in a guest on QEMU's user network and against an echo thread on the host's loopback
-//! (the harness's own ceiling, measured in the same run).
+//! `udpecho` in a guest on QEMU's user network, against the NIC driver echoing frames itself
+//! (`net.echo=1`: the device ceiling) and against an echo thread on the host's loopback (the
+//! harness's own ceiling), all in the same run; then, in the `udpecho` guest, the guest's time
+//! counters, TCP bulk throughput each way ([`tcp`]) and HTTP requests per second ([`http`]); and
+//! what the load generator itself cost ([`costs`]).
 //!
-//! Every exchange is open loop: the sender paces datagrams by absolute deadlines (a late packet
+//! Every UDP exchange is open loop: the sender paces datagrams by absolute deadlines (a late packet
 //! does not delay the ones after it), in batches of at most [`RATE_BATCH`], while a second thread
 //! reads the echoes. Each datagram carries an exchange id and a sequence number, so an echo left
 //! over from an earlier, lossy exchange is ignored. Every loop is bounded in packets and seconds,
 //! and only 127.0.0.1 is ever addressed. [`report`] writes the results and [`plot`] draws them.
 
+pub mod costs;
+pub mod http;
 pub mod plot;
 pub mod report;
+pub mod tcp;
 
 pub use crate::qemu::Nic;
 use std::io;
@@ -20,7 +26,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::Qemu;
+use crate::qemu::BOOT_TIMEOUT;
+use crate::{Pattern, Qemu, QemuBuilder};
+use costs::{GuestTime, Meter, PhaseCost};
+use http::{HttpPlan, HttpResult};
+use tcp::{Bulk, TcpResult};
 
 /// The UDP payload size of every datagram (the seed report's).
 pub const PAYLOAD: usize = 64;
@@ -46,6 +56,21 @@ const READ_TIMEOUT: Duration = Duration::from_millis(50);
 const MAGIC: [u8; 4] = *b"xvb1";
 /// The guest port `udpecho` serves.
 pub const GUEST_PORT: u16 = 2000;
+/// The guest port of `tcpbench source` (guest→host).
+pub const SOURCE_PORT: u16 = 5001;
+/// The guest port of `tcpbench sink` (host→guest).
+pub const SINK_PORT: u16 = 5002;
+/// The guest port of `httpd`.
+pub const HTTP_PORT: u16 = 80;
+/// The file the HTTP phases ask for: fs-extra/index.html, 311 bytes.
+pub const HTTP_PATH: &str = "/index.html";
+/// How long a guest command may take to start or to print its answer.
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `tcpbench` may take to end after the host's side ended: its own timeouts (60 s of
+/// silence) bound it when a reset got lost.
+const TCPBENCH_END_TIMEOUT: Duration = Duration::from_secs(90);
+/// What the kernel prints when `net.echo=1` put the driver in its echo loop.
+pub const DEVICE_ECHO_LINE: &str = "net: device echo mode";
 
 /// One paced exchange: `count` datagrams at `rate` per second.
 #[derive(Clone, Copy, Debug)]
@@ -388,18 +413,21 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// The `p`-th percentile of `sorted` by nearest rank (NaN when empty).
+pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 impl Latency {
     /// The statistics of an exchange (nearest-rank percentiles).
     pub fn of(ex: &Exchange) -> Latency {
         let mut ms: Vec<f64> = ex.rtts.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            if ms.is_empty() {
-                return f64::NAN;
-            }
-            let rank = (p / 100.0 * ms.len() as f64).ceil() as usize;
-            ms[rank.clamp(1, ms.len()) - 1]
-        };
+        let pct = |p: f64| nearest_rank(&ms, p);
         Latency {
             rate: ex.target,
             samples: ms.len() as u32,
@@ -426,26 +454,71 @@ pub struct Phases {
     pub latency_samples: u32,
     /// ...or this long, whichever comes first.
     pub latency_duration: Duration,
+    /// Bytes of each TCP bulk transfer...
+    pub tcp_bytes: u64,
+    /// ...which ends at this deadline if not done before.
+    pub tcp_deadline: Duration,
+    /// HTTP clients (connections at once).
+    pub http_connections: usize,
+    /// Each HTTP phase stops at this many requests...
+    pub http_requests: u32,
+    /// ...or this long, whichever comes first.
+    pub http_duration: Duration,
 }
 
 impl Phases {
-    /// `--quick`: 1 to 1000 msg/s, 200 samples or 3 s each.
+    /// `--quick`: 1 to 1000 msg/s, 200 samples or 3 s each; 4 MiB each way within 20 s; 6,000
+    /// HTTP requests or 3 s per mode.
     pub fn quick() -> Phases {
         Phases {
             latency_rates: vec![1.0, 10.0, 100.0, 1000.0],
             latency_samples: 200,
             latency_duration: Duration::from_secs(3),
+            tcp_bytes: 4 << 20,
+            tcp_deadline: Duration::from_secs(20),
+            http_connections: 4,
+            http_requests: 6_000,
+            http_duration: Duration::from_secs(3),
         }
     }
 
-    /// The full run: 1 to 10,000 msg/s, 1000 samples or 10 s each.
+    /// The full run: 1 to 10,000 msg/s, 1000 samples or 10 s each; 16 MiB each way within 60 s;
+    /// 50,000 HTTP requests or 10 s per mode (the counts leave room above the 2,000 req/s target).
     pub fn full() -> Phases {
         Phases {
             latency_rates: vec![1.0, 10.0, 100.0, 1000.0, 10_000.0],
             latency_samples: 1000,
             latency_duration: Duration::from_secs(10),
+            tcp_bytes: 16 << 20,
+            tcp_deadline: Duration::from_secs(60),
+            http_connections: 4,
+            http_requests: 50_000,
+            http_duration: Duration::from_secs(10),
         }
     }
+
+    /// The HTTP phase with or without keep-alive.
+    pub fn http(&self, keep_alive: bool) -> HttpPlan {
+        HttpPlan {
+            keep_alive,
+            connections: self.http_connections,
+            requests: self.http_requests,
+            duration: self.http_duration,
+        }
+    }
+}
+
+/// The guest's time counters over the UDP phase of a `udpecho` run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GuestCounters {
+    /// Not a `udpecho` guest (the host's echo, the device ceiling).
+    #[default]
+    NotApplicable,
+    /// `ifconfig` printed no `time:` line (a kernel without the counters).
+    Missing,
+    /// What the counters grew by from just before `udpecho` started to just after the last
+    /// latency phase.
+    Read(GuestTime),
 }
 
 /// Everything one run of one configuration measured.
@@ -456,6 +529,14 @@ pub struct RunResult {
     pub latency: Vec<Latency>,
     /// The host socket's receive buffer as granted.
     pub recv_buffer: usize,
+    /// The guest's time counters over the UDP phases.
+    pub guest_time: GuestCounters,
+    /// TCP bulk transfers (`udpecho` guests only).
+    pub tcp: Option<TcpResult>,
+    /// HTTP with keep-alive, then without (`udpecho` guests only).
+    pub http: Vec<HttpResult>,
+    /// The load generator's own cost per phase (`udp`, `tcp`, `http`) and in `total`.
+    pub costs: Vec<PhaseCost>,
 }
 
 /// Measures the echo service at `target` (on 127.0.0.1): both rate searches, then latency per
@@ -488,7 +569,16 @@ pub fn measure(target: SocketAddr, phases: &Phases) -> Result<RunResult> {
         delivery99,
         latency,
         recv_buffer: p.recv_buffer(),
+        ..RunResult::default()
     })
+}
+
+/// [`measure`], with the generator's cost recorded as phase `udp`.
+fn measure_udp(target: SocketAddr, phases: &Phases) -> Result<RunResult> {
+    let meter = Meter::start();
+    let mut r = measure(target, phases)?;
+    r.costs.push(meter.stop("udp"));
+    Ok(r)
 }
 
 /// An echo service on the host's 127.0.0.1, on its own thread, until dropped: the harness's
@@ -541,7 +631,10 @@ impl Drop for HostEcho {
 pub enum Target {
     /// The echo thread on the host (no guest).
     Host,
-    /// `udpecho` in a guest with this card and `net.ring` (None: the kernel's default).
+    /// The driver's own echo loop (`net.echo=1`) with this card and `net.ring`.
+    DeviceEcho { nic: Nic, ring: Option<usize> },
+    /// `udpecho` (then `tcpbench` and `httpd`) in a guest with this card and `net.ring` (None:
+    /// the kernel's default).
     Guest { nic: Nic, ring: Option<usize> },
 }
 
@@ -550,54 +643,232 @@ impl Target {
     pub fn label(&self) -> String {
         match self {
             Target::Host => "host loopback echo".into(),
+            Target::DeviceEcho { nic, ring: Some(r) } => {
+                format!("{} device ceiling ring {r}", nic.name())
+            }
+            Target::DeviceEcho { nic, ring: None } => format!("{} device ceiling", nic.name()),
             Target::Guest { nic, ring: Some(r) } => format!("{} ring {r}", nic.name()),
             Target::Guest { nic, ring: None } => format!("{} default ring", nic.name()),
         }
     }
 }
 
-/// Runs one configuration once: boots a guest if needed, then [`measure`]s. For a guest, also
-/// returns the kernel's boot line about the card (`net: NAME mac ... ring N`).
+/// A configuration the kernel cannot run (a boot option it does not know): the benchmark skips
+/// it and says so, rather than failing.
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// The host ports QEMU forwards to the guest's services, all on 127.0.0.1.
+struct Forwards {
+    udp: u16,
+    source: u16,
+    sink: u16,
+    http: u16,
+}
+
+impl Forwards {
+    fn pick() -> Result<Forwards> {
+        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        Ok(Forwards {
+            udp,
+            source: crate::free_port()?,
+            sink: crate::free_port()?,
+            http: crate::free_port()?,
+        })
+    }
+
+    /// The `-netdev` value: QEMU's user network with the four forwards.
+    fn netdev(&self) -> String {
+        format!(
+            "user,id=net0,hostfwd=udp:127.0.0.1:{}-:{GUEST_PORT},\
+             hostfwd=tcp:127.0.0.1:{}-:{SOURCE_PORT},hostfwd=tcp:127.0.0.1:{}-:{SINK_PORT},\
+             hostfwd=tcp:127.0.0.1:{}-:{HTTP_PORT}",
+            self.udp, self.source, self.sink, self.http
+        )
+    }
+
+    fn at(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+}
+
+/// A guest for `target` with `nic` behind `fwd` and `bootargs` on its command line.
+fn guest(target: Target, nic: Nic, fwd: &Forwards, bootargs: &[String]) -> QemuBuilder {
+    let b = Qemu::builder(&format!("bench-{}", target.label().replace(' ', "-"))).net([
+        "-netdev".to_string(),
+        fwd.netdev(),
+        "-device".to_string(),
+        nic.device().to_string(),
+    ]);
+    if bootargs.is_empty() {
+        b
+    } else {
+        b.arg("-append").arg(bootargs.join(" "))
+    }
+}
+
+fn ring_arg(ring: Option<usize>) -> Option<String> {
+    ring.map(|r| format!("net.ring={r}"))
+}
+
+/// The kernel's boot lines about its card (`net: NAME mac ... ring N`, and the echo mode's).
+fn boot_lines(q: &Qemu) -> String {
+    q.output()
+        .lines()
+        .filter(|l| {
+            (l.starts_with("net: ") && l.contains(" ring ")) || l.starts_with(DEVICE_ECHO_LINE)
+        })
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Runs one configuration once: boots a guest if needed, measures, and records the generator's
+/// cost. For a guest, also returns the kernel's boot lines about the card. A kernel without the
+/// device echo mode gives an [`Unsupported`] error.
 pub fn run_target(target: Target, phases: &Phases) -> Result<(RunResult, String)> {
-    match target {
+    let total = Meter::start();
+    let (mut result, boot) = match target {
         Target::Host => {
             let echo = HostEcho::start(Duration::from_secs(600))?;
-            Ok((measure(echo.addr(), phases)?, String::new()))
+            (measure_udp(echo.addr(), phases)?, String::new())
+        }
+        Target::DeviceEcho { nic, ring } => {
+            let fwd = Forwards::pick()?;
+            let mut args = vec!["net.echo=1".to_string()];
+            args.extend(ring_arg(ring));
+            let mut q = guest(target, nic, &fwd, &args).spawn()?;
+            // The echo loop may or may not leave the shell running on the other harts.
+            let seen = q.expect(
+                Pattern::re(&format!("{DEVICE_ECHO_LINE}|init: starting sh")),
+                BOOT_TIMEOUT,
+            )?;
+            if !seen.contains(DEVICE_ECHO_LINE)
+                && q.expect(DEVICE_ECHO_LINE, Duration::from_secs(5)).is_err()
+            {
+                return Err(Unsupported(format!(
+                    "the kernel printed no `{DEVICE_ECHO_LINE}` line with net.echo=1"
+                ))
+                .into());
+            }
+            match measure_udp(Forwards::at(fwd.udp), phases) {
+                Ok(r) => (r, boot_lines(&q)),
+                Err(e) => return Err(q.fail(&format!("{e:#}"))),
+            }
         }
         Target::Guest { nic, ring } => {
-            let port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
-                .local_addr()?
-                .port();
-            let mut b =
-                Qemu::builder(&format!("bench-{}", target.label().replace(' ', "-"))).net([
-                    "-netdev".to_string(),
-                    format!("user,id=net0,hostfwd=udp:127.0.0.1:{port}-:{GUEST_PORT}"),
-                    "-device".to_string(),
-                    nic.device().to_string(),
-                ]);
-            if let Some(r) = ring {
-                b = b.arg("-append").arg(format!("net.ring={r}"));
-            }
-            let mut q = b.spawn_shell()?;
-            let boot = q
-                .output()
-                .lines()
-                .find(|l| l.starts_with("net: ") && l.contains(" ring "))
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            q.send_line(&format!("udpecho {GUEST_PORT}"))?;
-            q.expect(
-                format!("udpecho: echoing on port {GUEST_PORT}").as_str(),
-                Duration::from_secs(30),
-            )?;
-            let result = measure(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), phases);
-            match result {
-                Ok(r) => Ok((r, boot)),
-                Err(e) => Err(q.fail(&format!("{e:#}"))),
+            let fwd = Forwards::pick()?;
+            let args: Vec<String> = ring_arg(ring).into_iter().collect();
+            let mut q = guest(target, nic, &fwd, &args).spawn_shell()?;
+            match guest_phases(&mut q, &fwd, phases) {
+                Ok(r) => (r, boot_lines(&q)),
+                Err(e) => return Err(q.fail(&format!("{e:#}"))),
             }
         }
+    };
+    result.costs.push(total.stop("total"));
+    Ok((result, boot))
+}
+
+/// Everything measured in a `udpecho` guest, in order: the counters, `udpecho` in the
+/// background, the UDP phases, the counters again; `tcpbench source` then `tcpbench sink`;
+/// `httpd` in the background, HTTP with keep-alive then without.
+fn guest_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases) -> Result<RunResult> {
+    let before = GuestTime::parse(&q.run("ifconfig", CMD_TIMEOUT)?);
+    q.send_line(&format!("udpecho {GUEST_PORT} &"))?;
+    q.expect(
+        format!("udpecho: echoing on port {GUEST_PORT}").as_str(),
+        CMD_TIMEOUT,
+    )?;
+    let mut r = measure_udp(Forwards::at(fwd.udp), phases)?;
+    let after = GuestTime::parse(&q.run("ifconfig", CMD_TIMEOUT)?);
+    r.guest_time = match before.zip(after) {
+        Some((b, a)) => GuestCounters::Read(a.since(&b)),
+        None => GuestCounters::Missing,
+    };
+
+    let meter = Meter::start();
+    r.tcp = Some(tcp_phases(q, fwd, phases)?);
+    r.costs.push(meter.stop("tcp"));
+
+    q.send_line(&format!("httpd {HTTP_PORT} &"))?;
+    q.expect(
+        format!("httpd: serving / on port {HTTP_PORT}").as_str(),
+        CMD_TIMEOUT,
+    )?;
+    let meter = Meter::start();
+    for keep_alive in [true, false] {
+        r.http.push(http::load(
+            Forwards::at(fwd.http),
+            HTTP_PATH,
+            &phases.http(keep_alive),
+        )?);
     }
+    r.costs.push(meter.stop("http"));
+    Ok(r)
+}
+
+/// Types `line` (a `tcpbench` command) and waits until it listens on `port`.
+fn start_tcpbench(q: &mut Qemu, line: &str, port: u16) -> Result<()> {
+    q.send_line(line)?;
+    q.expect(
+        format!("tcpbench: listening on {port}").as_str(),
+        CMD_TIMEOUT,
+    )?;
+    Ok(())
+}
+
+/// Waits for `tcpbench`'s last line (`VERB N bytes in U us`) and the shell's prompt; returns
+/// the guest's count.
+fn tcpbench_count(q: &mut Qemu, verb: &str) -> Result<(u64, u64)> {
+    let text = q.expect(
+        Pattern::re(&format!(r"tcpbench: {verb} \d+ bytes in \d+ us[^\n]*\n")),
+        TCPBENCH_END_TIMEOUT,
+    )?;
+    q.expect("$ ", CMD_TIMEOUT)?;
+    tcp::parse_count(&text).context("tcpbench's count")
+}
+
+/// Guest→host, then host→guest, [`Phases::tcp_bytes`] each.
+fn tcp_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases) -> Result<TcpResult> {
+    let planned = phases.tcp_bytes;
+    start_tcpbench(
+        q,
+        &format!("tcpbench source {SOURCE_PORT} {planned}"),
+        SOURCE_PORT,
+    )?;
+    let (bytes, elapsed) = tcp::receive(Forwards::at(fwd.source), phases.tcp_deadline)?;
+    let (_, guest_us) = tcpbench_count(q, "sent")?;
+    let guest_to_host = Bulk {
+        planned,
+        bytes,
+        elapsed,
+        guest_us: Some(guest_us),
+    };
+    start_tcpbench(q, &format!("tcpbench sink {SINK_PORT}"), SINK_PORT)?;
+    let (elapsed, _answer) = tcp::send(Forwards::at(fwd.sink), planned, phases.tcp_deadline)?;
+    // The guest's count is what arrived, whether or not its answer made it back in time.
+    let (bytes, guest_us) = tcpbench_count(q, "received")?;
+    let host_to_guest = Bulk {
+        planned,
+        bytes,
+        elapsed,
+        guest_us: Some(guest_us),
+    };
+    Ok(TcpResult {
+        guest_to_host,
+        host_to_guest,
+    })
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `cargo xtask bench`: builds, then runs the network benchmark of `harness::bench` for each
 //! configuration and writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg,
-//! latency.svg} (docs/bench.md).
+//! latency.svg, throughput.svg} (docs/bench.md).
 //!
-//! `--quick`: the host's loopback ceiling, E1000 with rings 16 and 64, and virtio, one run each,
-//! short latency phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
-//! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs.
+//! `--quick`: the host's loopback ceiling, and per card its device ceiling (`net.echo=1`, with
+//! the largest ring measured) and the guest: E1000 with rings 16 and 64, and virtio; one run
+//! each, short phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
+//! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
+//! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
 
 use std::process::ExitCode;
 
@@ -13,7 +15,8 @@ use harness::bench::{self, Nic, Phases, Target, report};
 
 use crate::{BenchOpts, BuildOpts};
 
-/// The configurations to measure, the host's ceiling first.
+/// The configurations to measure, the host's ceiling first, then per card its device ceiling
+/// and its guests.
 fn targets(opts: &BenchOpts) -> Vec<Target> {
     let rings: Vec<usize> = match (opts.ring, opts.quick) {
         (Some(r), _) => vec![r],
@@ -22,18 +25,68 @@ fn targets(opts: &BenchOpts) -> Vec<Target> {
     };
     let mut list = vec![Target::Host];
     if opts.nic.is_none_or(|n| n == crate::Nic::E1000) {
+        list.push(Target::DeviceEcho {
+            nic: Nic::E1000,
+            ring: rings.last().copied(),
+        });
         list.extend(rings.iter().map(|&r| Target::Guest {
             nic: Nic::E1000,
             ring: Some(r),
         }));
     }
     if opts.nic.is_none_or(|n| n == crate::Nic::Virtio) {
+        list.push(Target::DeviceEcho {
+            nic: Nic::Virtio,
+            ring: opts.ring,
+        });
         list.push(Target::Guest {
             nic: Nic::Virtio,
             ring: opts.ring,
         });
     }
     list
+}
+
+/// One line of progress: the main figures of a run.
+fn progress(config: &str, r: &bench::RunResult) -> String {
+    let zero = r.zero_loss.best.as_ref();
+    let mut line = format!(
+        "bench: {config}: zero loss at {:.0} pkt/s (achieved {:.0}); {}",
+        zero.map_or(0.0, |b| b.target),
+        zero.map_or(0.0, |b| b.achieved),
+        r.latency
+            .iter()
+            .map(|l| format!("{} msg/s median {:.3} ms", l.rate, l.median))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(t) = &r.tcp {
+        line += &format!(
+            "; TCP guest→host {:.1} Mbit/s, host→guest {:.1} Mbit/s",
+            t.guest_to_host.mbit_per_s(),
+            t.host_to_guest.mbit_per_s()
+        );
+    }
+    for h in &r.http {
+        line += &format!(
+            "; HTTP {} {:.0} req/s ({} errors)",
+            if h.plan.keep_alive {
+                "keep-alive"
+            } else {
+                "close"
+            },
+            h.per_second(),
+            h.errors
+        );
+    }
+    if let Some(c) = r.costs.iter().find(|c| c.phase == "total") {
+        line += &format!(
+            "; generator {:.1} s CPU in {:.1} s",
+            c.cpu.as_secs_f64(),
+            c.wall.as_secs_f64()
+        );
+    }
+    line
 }
 
 pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
@@ -66,24 +119,21 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
             println!("bench: {config}, run {n}/{runs}");
             match bench::run_target(target, &phases) {
                 Ok((result, boot)) => {
-                    let zero = result.zero_loss.best.as_ref();
-                    println!(
-                        "bench: {config}: zero loss at {:.0} pkt/s (achieved {:.0}); {}",
-                        zero.map_or(0.0, |b| b.target),
-                        zero.map_or(0.0, |b| b.achieved),
-                        result
-                            .latency
-                            .iter()
-                            .map(|l| format!("{} msg/s median {:.3} ms", l.rate, l.median))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
+                    println!("{}", progress(&config, &result));
                     results.push(report::Run {
+                        target,
                         config,
                         run: n,
                         boot,
                         result,
                     });
+                }
+                Err(e) if e.downcast_ref::<bench::Unsupported>().is_some() => {
+                    let note = format!("{config} skipped: {e}");
+                    eprintln!("bench: {note}");
+                    if !machine.notes.contains(&note) {
+                        machine.notes.push(note);
+                    }
                 }
                 Err(e) => {
                     eprintln!("bench: {config}, run {n} failed: {e:#}");
@@ -96,7 +146,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     let dir = paths.target.join("bench");
     report::write_all(&dir, &machine, &results)?;
     println!(
-        "bench: wrote {}/{{bench.json,bench.csv,summary.md,delivery.svg,latency.svg}}",
+        "bench: wrote {}/{{bench.json,bench.csv,summary.md,delivery.svg,latency.svg,throughput.svg}}",
         dir.display()
     );
     Ok(if failed == 0 {
@@ -126,8 +176,10 @@ mod tests {
             labels(opts(true, None, None)),
             [
                 "host loopback echo",
+                "e1000 device ceiling ring 64",
                 "e1000 ring 16",
                 "e1000 ring 64",
+                "virtio device ceiling",
                 "virtio default ring"
             ]
         );
@@ -135,19 +187,29 @@ mod tests {
             labels(opts(false, None, None)),
             [
                 "host loopback echo",
+                "e1000 device ceiling ring 256",
                 "e1000 ring 16",
                 "e1000 ring 64",
                 "e1000 ring 256",
+                "virtio device ceiling",
                 "virtio default ring"
             ]
         );
         assert_eq!(
             labels(opts(false, Some(crate::Nic::Virtio), Some(64))),
-            ["host loopback echo", "virtio ring 64"]
+            [
+                "host loopback echo",
+                "virtio device ceiling ring 64",
+                "virtio ring 64"
+            ]
         );
         assert_eq!(
             labels(opts(true, Some(crate::Nic::E1000), Some(32))),
-            ["host loopback echo", "e1000 ring 32"]
+            [
+                "host loopback echo",
+                "e1000 device ceiling ring 32",
+                "e1000 ring 32"
+            ]
         );
     }
 }
