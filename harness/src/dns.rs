@@ -113,10 +113,12 @@ fn run(
             // socket) concern one peer only.
             Err(_) => continue,
         };
-        if let Some(reply) = answer(&buf[..n], records)
-            && sock.send_to(&reply, from).is_ok()
-        {
+        if let Some(reply) = answer(&buf[..n], records) {
+            // Counted before it is sent: whoever got the reply must see it counted.
             answered.fetch_add(1, Ordering::Relaxed);
+            if sock.send_to(&reply, from).is_err() {
+                answered.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 }

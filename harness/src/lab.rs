@@ -536,6 +536,8 @@ mod tests {
         let s = LabServer::start(Role::TxOne, g.ports, fast()).unwrap();
         client(&g).send(b"txone").unwrap();
         assert!(s.wait_for("txone: OK", T));
+        // The first server must be gone (its port free) before the second listens.
+        drop(s);
         let s = LabServer::start(Role::TxOne, g.ports, fast()).unwrap();
         client(&g).send(b"tx1").unwrap();
         assert!(s.wait_for("txone: unexpected payload b'tx1'", T));
