@@ -210,6 +210,23 @@ pub fn getpeername(fd: i32) -> Result<Endpoint, Errno> {
     name_call(SYS_GETPEERNAME, fd)
 }
 
+/// `TCP_NODELAY`: send small writes at once rather than wait for the ACK of earlier data.
+pub fn set_nodelay(fd: i32, on: bool) -> Result<(), Errno> {
+    let v = i32::from(on).to_le_bytes();
+    call6(
+        SYS_SETSOCKOPT,
+        [
+            fd as usize,
+            IPPROTO_TCP as usize,
+            TCP_NODELAY as usize,
+            v.as_ptr() as usize,
+            4,
+            0,
+        ],
+    )
+    .map(drop)
+}
+
 /// `SO_RCVTIMEO` in milliseconds (0: wait forever); a timed-out receive says EAGAIN.
 pub fn set_rcvtimeo(fd: i32, ms: u32) -> Result<(), Errno> {
     let v = ms.to_le_bytes();

@@ -35,6 +35,9 @@ pub const SHUT_RDWR: i32 = 2;
 pub const SOL_SOCKET: i32 = 1;
 pub const SO_ERROR: i32 = 4;
 pub const SO_RCVTIMEO: i32 = 20;
+/// `IPPROTO_TCP` level: `TCP_NODELAY` (an `i32`, non-zero = on) sends small segments at
+/// once instead of holding them until earlier data is acknowledged (Nagle's algorithm).
+pub const TCP_NODELAY: i32 = 1;
 
 /// `fcntl` commands and the one flag they handle (Linux's numbers).
 pub const F_GETFL: i32 = 3;

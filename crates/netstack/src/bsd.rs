@@ -348,6 +348,27 @@ impl Bsd<'_> {
         self.op(id, |core, _| Ok(core.readiness(id)))
     }
 
+    /// `TCP_NODELAY` on or off; `EOPNOTSUPP` on a datagram socket.
+    pub fn set_nodelay(&mut self, id: SocketId, on: bool) -> Result<(), Errno> {
+        match self.core.table.entry_mut(id) {
+            Some(Entry::Tcp(t)) => {
+                t.nodelay = on;
+                Ok(())
+            }
+            Some(Entry::Dgram(_)) => Err(EOPNOTSUPP),
+            _ => Err(EBADF),
+        }
+    }
+
+    /// Whether `TCP_NODELAY` is on.
+    pub fn nodelay(&mut self, id: SocketId) -> Result<bool, Errno> {
+        match self.core.table.entry(id) {
+            Entry::Tcp(t) => Ok(t.nodelay),
+            Entry::Dgram(_) => Err(EOPNOTSUPP),
+            _ => Err(EBADF),
+        }
+    }
+
     /// `SO_ERROR`: the pending error, cleared.
     pub fn take_error(&mut self, id: SocketId) -> Result<Option<Errno>, Errno> {
         self.op(id, |core, _| {

@@ -119,6 +119,8 @@ pub(crate) struct Tcp {
     /// An error to report once, to the next operation (or `SO_ERROR`).
     pub error: Option<Errno>,
     pub shut_rd: bool,
+    /// `TCP_NODELAY`: Nagle's algorithm off for this socket's sends.
+    pub nodelay: bool,
 }
 
 impl Tcp {
@@ -285,6 +287,7 @@ impl Core {
             state: TcpState::Init,
             error: None,
             shut_rd: false,
+            nodelay: false,
         });
         self.table.insert(entry).ok_or(ENFILE)
     }
@@ -356,6 +359,8 @@ impl Core {
 
     pub(crate) fn tcp_accept(&mut self, id: SocketId) -> Result<(SocketId, SocketAddrV4), Errno> {
         let full = self.table.is_full();
+        // As in Linux, a connection inherits its listener's TCP_NODELAY.
+        let nodelay = matches!(self.table.entry(id), Entry::Tcp(t) if t.nodelay);
         let Some(Entry::Tcp(Tcp {
             state: TcpState::Listening { local, backlog, .. },
             ..
@@ -397,6 +402,7 @@ impl Core {
             },
             error: None,
             shut_rd: false,
+            nodelay,
         });
         let new = self.table.insert(entry).expect("the table was not full");
         Ok((new, remote))
@@ -461,6 +467,7 @@ impl Core {
             _ => return Err(ENOTCONN),
         };
         let s = self.sockets.get_mut::<tcp::Socket>(handle);
+        s.set_nagle_enabled(!t.nodelay);
         match s.send_slice(buf) {
             Err(tcp::SendError::InvalidState) => Err(EPIPE),
             Ok(0) if !buf.is_empty() => Err(EAGAIN),

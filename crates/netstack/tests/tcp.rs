@@ -446,3 +446,47 @@ fn operations_in_the_wrong_state() {
     let t = net.guest.bsd().open(SockKind::Stream).unwrap();
     assert_eq!(net.guest.bsd().connect(t, off_link), Err(ENETUNREACH));
 }
+
+/// Nagle's algorithm holds a small segment while earlier data is unacknowledged
+/// (the peer delays its ACK); `TCP_NODELAY` sends it at once.
+#[test]
+fn nodelay_sends_small_segments_at_once() {
+    for nodelay in [false, true] {
+        let mut net = Net::new();
+        let (c, s, _) = connection(&mut net);
+        net.host.bsd().set_nodelay(s, nodelay).unwrap();
+        assert_eq!(net.host.bsd().nodelay(s), Ok(nodelay));
+        net.host.bsd().try_send(s, b"a").unwrap();
+        net.step();
+        net.host.bsd().try_send(s, b"b").unwrap();
+        let start = net.now;
+        let mut got = Vec::new();
+        net.until(1000, |n| {
+            let mut buf = [0u8; 8];
+            if let Ok(k) = n.guest.bsd().try_recv(c, &mut buf) {
+                got.extend_from_slice(&buf[..k]);
+            }
+            got.len() == 2
+        });
+        let took = net.now - start;
+        assert_eq!(got, b"ab");
+        if nodelay {
+            assert!(took <= 3, "TCP_NODELAY: the second byte took {took} ms");
+        } else {
+            assert!(took >= 5, "Nagle: the second byte took only {took} ms");
+        }
+    }
+}
+
+#[test]
+fn nodelay_is_inherited_by_accepted_connections_and_tcp_only() {
+    let mut net = Net::new();
+    let l = listener(&mut net, 80, 1);
+    net.host.bsd().set_nodelay(l, true).unwrap();
+    let c = connect(&mut net, 80);
+    let (s, _) = net.host.bsd().try_accept(l).unwrap();
+    assert_eq!(net.host.bsd().nodelay(s), Ok(true));
+    assert_eq!(net.guest.bsd().nodelay(c), Ok(false));
+    let u = net.guest.bsd().open(SockKind::Datagram).unwrap();
+    assert_eq!(net.guest.bsd().set_nodelay(u, true), Err(EOPNOTSUPP));
+}

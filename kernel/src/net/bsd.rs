@@ -198,6 +198,21 @@ impl BsdSock {
         netlock()?.as_mut().unwrap().stack.bsd().take_error(self.id)
     }
 
+    /// `TCP_NODELAY` on or off.
+    pub fn set_nodelay(&self, on: bool) -> Result<(), Errno> {
+        netlock()?
+            .as_mut()
+            .unwrap()
+            .stack
+            .bsd()
+            .set_nodelay(self.id, on)
+    }
+
+    /// Whether `TCP_NODELAY` is on.
+    pub fn nodelay(&self) -> Result<bool, Errno> {
+        netlock()?.as_mut().unwrap().stack.bsd().nodelay(self.id)
+    }
+
     /// What the socket can do now (for poll; NET held by the caller).
     pub fn readiness(&self, net: &mut Net) -> Readiness {
         net.stack.bsd().readiness(self.id).unwrap_or(Readiness {

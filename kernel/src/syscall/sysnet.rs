@@ -355,15 +355,21 @@ pub fn sys_getpeername() -> SysResult {
     })())
 }
 
-/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms).
+/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms) and
+/// IPPROTO_TCP/TCP_NODELAY (i32, non-zero = on).
 pub fn sys_setsockopt() -> SysResult {
     errno_ret((|| {
         let f = argsock(0)?;
-        if argint(1) != SOL_SOCKET {
-            return Err(ENOPROTOOPT);
-        }
-        match argint(2) {
-            SO_RCVTIMEO => {
+        match (argint(1), argint(2)) {
+            (IPPROTO_TCP, TCP_NODELAY) => {
+                if argint(4) < 4 {
+                    return Err(EINVAL);
+                }
+                let mut b = [0u8; 4];
+                either_copyin(&mut b, true, argaddr(3)).map_err(|_| EFAULT)?;
+                sock(&f).set_nodelay(i32::from_le_bytes(b) != 0).map(|()| 0)
+            }
+            (SOL_SOCKET, SO_RCVTIMEO) => {
                 if argint(4) < 4 {
                     return Err(EINVAL);
                 }
@@ -379,23 +385,21 @@ pub fn sys_setsockopt() -> SysResult {
     })())
 }
 
-/// getsockopt(fd, level, name, value*, len*): SO_ERROR (i32, cleared) and
-/// SO_RCVTIMEO (u32 ms).
+/// getsockopt(fd, level, name, value*, len*): SO_ERROR (i32, cleared),
+/// SO_RCVTIMEO (u32 ms) and TCP_NODELAY (i32).
 pub fn sys_getsockopt() -> SysResult {
     errno_ret((|| {
         let f = argsock(0)?;
-        if argint(1) != SOL_SOCKET {
-            return Err(ENOPROTOOPT);
-        }
         let mut lb = [0u8; 4];
         either_copyin(&mut lb, true, argaddr(4)).map_err(|_| EFAULT)?;
         if i32::from_le_bytes(lb) < 4 {
             return Err(EINVAL);
         }
         let s = sock(&f);
-        let v: u32 = match argint(2) {
-            SO_ERROR => s.take_error()?.map_or(0, |e| e.code() as u32),
-            SO_RCVTIMEO => s.rcvtimeo_ms.load(Ordering::Relaxed),
+        let v: u32 = match (argint(1), argint(2)) {
+            (SOL_SOCKET, SO_ERROR) => s.take_error()?.map_or(0, |e| e.code() as u32),
+            (SOL_SOCKET, SO_RCVTIMEO) => s.rcvtimeo_ms.load(Ordering::Relaxed),
+            (IPPROTO_TCP, TCP_NODELAY) => u32::from(s.nodelay()?),
             _ => return Err(ENOPROTOOPT),
         };
         either_copyout(true, argaddr(3), &v.to_le_bytes()).map_err(|_| EFAULT)?;

@@ -237,6 +237,9 @@ fn main(args: &[&str]) -> i32 {
     let fd = match so::tcp_socket()
         .and_then(|fd| so::bind(fd, (0, port)).map(|_| fd))
         .and_then(|fd| so::listen(fd, 8).map(|_| fd))
+        // Answers are written head, then body: without this the body would wait for
+        // the client's (delayed) ACK of the head. Accepted connections inherit it.
+        .and_then(|fd| so::set_nodelay(fd, true).map(|_| fd))
     {
         Ok(fd) => fd,
         Err(e) => {
