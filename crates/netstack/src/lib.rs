@@ -46,6 +46,7 @@ mod phy;
 pub mod ring;
 pub mod socket;
 pub mod stack;
+mod syn_wait;
 mod tcp;
 pub mod trace;
 pub mod virtq;

@@ -20,8 +20,9 @@
 //! A dropped frame stops at the step that rejects it and is counted there.
 //! A TCP segment that no socket takes is counted `NoSocket` but still given
 //! to smoltcp, which answers it with a RST (that is how `connect` learns
-//! "refused"); a SYN for a listener whose backlog is all busy is dropped
-//! (`QueueFull`) so that the client retries.
+//! "refused"); a SYN for a listener whose backlog is all busy waits (a copy,
+//! in `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
+//! then is dropped (`QueueFull`) and left to the client's retry.
 //!
 //! Then, once per poll: DHCP, TCP (listeners, orphans) and DNS upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
@@ -40,6 +41,7 @@ use crate::dgram::Proto;
 use crate::dhcp::Lease;
 use crate::phy::{Phy, Tracer, TxSide};
 use crate::socket::{Entry, SocketId, SocketMask, SocketTable};
+use crate::syn_wait::SynWait;
 use crate::tcp::{SocketLimits, TcpPool};
 use crate::trace::{Direction, trace_drop, trace_frame};
 
@@ -127,6 +129,8 @@ pub(crate) struct Core {
     /// The DHCP client's socket, while it runs, and its lease.
     pub dhcp: Option<SocketHandle>,
     pub lease: Option<Lease>,
+    /// SYNs that found every listener of their port busy.
+    pub syn_wait: SynWait,
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -177,6 +181,7 @@ impl<D: NetDevice> NetStack<D> {
             rng: config.random_seed | 1,
             dhcp: None,
             lease: None,
+            syn_wait: SynWait::new(),
         };
         core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
         NetStack { dev, core }
@@ -198,6 +203,7 @@ impl<D: NetDevice> NetStack<D> {
         result.rx_pending = taken == RX_BUDGET;
         result.config_changed = core.dhcp_housekeeping();
         core.tcp_housekeeping(now_ms);
+        core.replay_waiting_syns(now, tx);
         core.dns_housekeeping(now_ms);
         core.egress(now, tx);
         core.tcp_reap(now_ms);
@@ -215,7 +221,12 @@ impl<D: NetDevice> NetStack<D> {
             .iface
             .poll_at(instant(now_ms), &core.sockets)
             .map(|at| u64::try_from(at.total_millis()).unwrap_or(0));
-        let ours = [smoltcp, core.tcp.next_deadline(), core.dns_deadline()];
+        let ours = [
+            smoltcp,
+            core.tcp.next_deadline(),
+            core.dns_deadline(),
+            core.syn_wait.next_look(now_ms),
+        ];
         ours.into_iter().flatten().min().map(|at| at.max(now_ms))
     }
 
@@ -314,6 +325,11 @@ impl Core {
             // Trace output is best effort; see phy.rs.
             let _ = trace_frame(out, Direction::Rx, frame);
         }
+        self.deliver(now, frame, tx);
+    }
+
+    /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
+    pub(crate) fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let mut receiver = None;
         let mut segment = None;
         match classify(frame, &self.host) {
@@ -334,7 +350,11 @@ impl Core {
             Ok(Verdict::Tcp(seg)) => match self.tcp_acceptor(&seg) {
                 Some(acceptor) => segment = Some((acceptor, seg.rst)),
                 None if seg.syn && !seg.ack && self.tcp_listening_on(seg.dst_port) => {
-                    return self.discard(DropReason::QueueFull);
+                    let now_ms = u64::try_from(now.total_millis()).unwrap_or(0);
+                    if !self.syn_wait.hold(frame, &seg, now_ms) {
+                        self.discard(DropReason::QueueFull);
+                    }
+                    return;
                 }
                 // Counted, and still handed on: smoltcp answers with a RST.
                 None => self.discard(DropReason::NoSocket),
@@ -373,7 +393,7 @@ impl Core {
         }
     }
 
-    fn discard(&mut self, reason: DropReason) {
+    pub(crate) fn discard(&mut self, reason: DropReason) {
         self.side.counters.drops.add(reason);
         if let Some(out) = self.side.tracer.as_deref_mut() {
             let _ = trace_drop(out, Direction::Rx, reason);
