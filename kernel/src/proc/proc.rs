@@ -20,7 +20,7 @@ use crate::sync::spinlock::{Spinlock, SpinlockGuard};
 use abi::param::{NOFILE, NPROC};
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 /// Saved user registers, at TRAPFRAME in the user page table. The trampoline's offsets
 /// depend on this exact layout.
@@ -106,6 +106,13 @@ pub struct ProcData {
 
 pub struct Proc {
     pub inner: Spinlock<ProcInner>,
+    /// The channel this process sleeps on, 0 if none: a copy of `inner.chan` that
+    /// `wakeup` reads without the lock to skip the processes that are not its
+    /// business (see `sleep` for why that misses nobody).
+    sleeping_on: AtomicUsize,
+    /// True whenever `inner.state` is Runnable (set and cleared under p->lock), so
+    /// the scheduler's scan skips the other slots without taking their locks.
+    maybe_runnable: AtomicBool,
     data: UnsafeCell<ProcData>,
 }
 
@@ -113,6 +120,12 @@ pub struct Proc {
 unsafe impl Sync for Proc {}
 
 impl Proc {
+    /// Marks the process runnable; `inner` is its locked state.
+    fn make_runnable(&self, inner: &mut ProcInner) {
+        inner.state = ProcState::Runnable;
+        self.maybe_runnable.store(true, Ordering::Release);
+    }
+
     const fn new() -> Proc {
         Proc {
             inner: Spinlock::new(
@@ -125,6 +138,8 @@ impl Proc {
                     pid: 0,
                 },
             ),
+            sleeping_on: AtomicUsize::new(0),
+            maybe_runnable: AtomicBool::new(false),
             data: UnsafeCell::new(ProcData {
                 kstack: 0,
                 sz: 0,
@@ -302,7 +317,7 @@ pub fn userinit() {
     let d = p.data();
     d.cwd = Some(root);
     d.name[..8].copy_from_slice(b"initcode");
-    inner.state = ProcState::Runnable;
+    p.make_runnable(&mut inner);
 }
 
 /// Grows or shrinks user memory by n bytes (sbrk).
@@ -341,7 +356,7 @@ pub fn fork() -> Option<i32> {
     drop(ninner);
 
     WAIT_LOCK.lock()[np.index()] = Some(p.index());
-    np.inner.lock().state = ProcState::Runnable;
+    np.make_runnable(&mut np.inner.lock());
     Some(pid)
 }
 
@@ -433,9 +448,15 @@ pub fn scheduler() -> ! {
         intr_on();
         let mut found = false;
         for p in PROCS.iter() {
+            // A process made runnable just after this read is found on the next
+            // round, as one made runnable just after xv6's scan passed it.
+            if !p.maybe_runnable.load(Ordering::Acquire) {
+                continue;
+            }
             let mut inner = p.inner.lock();
             if inner.state == ProcState::Runnable {
                 inner.state = ProcState::Running;
+                p.maybe_runnable.store(false, Ordering::Relaxed);
                 let c = mycpu();
                 c.proc = p;
                 // SAFETY: both contexts are valid; the process's kernel stack is mapped.
@@ -481,7 +502,7 @@ fn sched(inner: SpinlockGuard<'static, ProcInner>) -> SpinlockGuard<'static, Pro
 pub fn yield_() {
     let p = myproc();
     let mut inner = p.inner.lock();
-    inner.state = ProcState::Runnable;
+    p.make_runnable(&mut inner);
     drop(sched(inner));
 }
 
@@ -511,11 +532,16 @@ pub fn sleep<'a, T>(chan: usize, guard: SpinlockGuard<'a, T>) -> SpinlockGuard<'
     // Once we hold p->lock, no wakeup can be missed (wakeup takes p->lock), so it is
     // safe to release the caller's lock.
     let mut inner = p.inner.lock();
+    // Published before the caller's lock is released: a waker holds that lock when
+    // it calls wakeup, so it sees `sleeping_on` set, and then waits on p->lock until
+    // this process is asleep. (xv6's wakeup takes every p->lock instead.)
+    p.sleeping_on.store(chan, Ordering::Release);
     let lock = guard.unlock();
     inner.chan = chan;
     inner.state = ProcState::Sleeping;
     let mut inner = sched(inner);
     inner.chan = 0;
+    p.sleeping_on.store(0, Ordering::Relaxed);
     drop(inner);
     lock.lock()
 }
@@ -524,12 +550,12 @@ pub fn sleep<'a, T>(chan: usize, guard: SpinlockGuard<'a, T>) -> SpinlockGuard<'
 pub fn wakeup(chan: usize) {
     let me = myproc_opt().map(|p| p as *const Proc);
     for p in PROCS.iter() {
-        if Some(p as *const Proc) == me {
+        if Some(p as *const Proc) == me || p.sleeping_on.load(Ordering::Acquire) != chan {
             continue;
         }
         let mut inner = p.inner.lock();
         if inner.state == ProcState::Sleeping && inner.chan == chan {
-            inner.state = ProcState::Runnable;
+            p.make_runnable(&mut inner);
         }
     }
 }
@@ -541,7 +567,7 @@ pub fn kill(pid: i32) -> Result<(), ()> {
         if inner.pid == pid && inner.state != ProcState::Unused {
             inner.killed = true;
             if inner.state == ProcState::Sleeping {
-                inner.state = ProcState::Runnable;
+                p.make_runnable(&mut inner);
             }
             return Ok(());
         }
