@@ -179,6 +179,11 @@ fn devintr() -> Intr {
             crate::println!("unexpected interrupt irq={}", irq);
         }
         plic_complete(irq);
+        if crate::net::is_nic_irq(irq) {
+            // Masked only after the completion: the PLIC ignores the completion of a
+            // disabled source.
+            crate::net::start_busy_poll();
+        }
         Intr::Device
     } else if scause == SCAUSE_S_TIMER {
         clockintr();

@@ -22,6 +22,23 @@ pub fn plicinit() {
     }
 }
 
+/// Stops delivering `irq` to the interrupt hart; the device's request stays pending
+/// in the PLIC and is delivered after `plic_unmask`.
+pub fn plic_mask(irq: usize) {
+    set_enabled(irq, false);
+}
+
+pub fn plic_unmask(irq: usize) {
+    set_enabled(irq, true);
+}
+
+fn set_enabled(irq: usize, on: bool) {
+    let reg = SENABLE_BASE + IRQ_HART * 0x100 + (irq / 32) * 4;
+    let old = plic().read32(reg);
+    let bit = 1 << (irq % 32);
+    plic().write32(reg, if on { old | bit } else { old & !bit });
+}
+
 /// Silences `irq` for every hart: priority 0 never interrupts.
 pub fn plic_disable(irq: usize) {
     plic().write32(PRIORITY + irq * 4, 0);
@@ -34,7 +51,7 @@ pub fn plic_disable(irq: usize) {
 /// under its global lock) while one wins. Steering them to one hart, as Linux's
 /// default IRQ affinity does, wakes one; the process an interrupt wakes then
 /// usually runs on that same hart, its data still warm.
-const IRQ_HART: usize = 0;
+pub const IRQ_HART: usize = 0;
 
 /// Enables this hart's S-mode context for every IRQ the kernel handles, on the
 /// interrupt hart only.

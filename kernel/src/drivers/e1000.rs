@@ -300,6 +300,13 @@ impl E1000Rx {
     }
 }
 
+impl E1000Rx {
+    /// Whether the card has stored a frame we have not taken yet (reads memory only).
+    pub fn ready(&self) -> bool {
+        self.dma.desc(self.next).status & RXD_STAT_DD != 0
+    }
+}
+
 impl RxRing for E1000Rx {
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         // Bounded so that a card storing only bad frames cannot hold us here.

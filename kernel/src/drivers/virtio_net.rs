@@ -180,6 +180,13 @@ impl VirtioNet {
     }
 }
 
+impl VirtioNetRx {
+    /// Whether the device has delivered a frame we have not taken yet (reads memory only).
+    pub fn ready(&self) -> bool {
+        self.queue.has_used()
+    }
+}
+
 impl RxRing for VirtioNetRx {
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let (id, len) = match self.queue.pop_used() {

@@ -75,6 +75,16 @@ impl NetDevice for Nic {
     }
 }
 
+impl NicRx {
+    /// Whether a received frame waits in the ring (no device register is read).
+    fn ready(&self) -> bool {
+        match self {
+            NicRx::E1000(r) => r.ready(),
+            NicRx::Virtio(r) => r.ready(),
+        }
+    }
+}
+
 impl RxRing for NicRx {
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let start = cost::now();
@@ -393,9 +403,88 @@ fn print_lease(stack: &NetStack<Nic>) {
     }
 }
 
+/// How long the interrupt hart keeps polling the NIC after the last frame it found.
+const BUSY_POLL_US: u64 = 2_000;
+/// While frames flow, the NIC's interrupt is masked and the interrupt hart polls
+/// the ring whenever it has nothing to run (`idle_poll`), until BUSY_POLL_US pass
+/// without a frame: no interrupt, PLIC claim or device-register read per frame, as
+/// Linux's NAPI. `net_tick` ends a busy period that nobody ends (the hart stayed
+/// busy with a process) and polls meanwhile.
+static BUSY_POLL: AtomicBool = AtomicBool::new(false);
+/// End of the busy period, in `time` ticks.
+static BUSY_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+fn busy_window() -> u64 {
+    platform().timebase as u64 * BUSY_POLL_US / 1_000_000
+}
+
+/// The interrupt hart has nothing to run: polls the NIC if a frame waits (masking
+/// its interrupt for a busy period), and says whether to keep polling rather than
+/// wait for an interrupt.
+pub fn idle_poll() -> bool {
+    let irq = NIC_IRQ.load(Ordering::Relaxed);
+    if irq == 0 {
+        return false;
+    }
+    let now = r_time() as u64;
+    let Some(mut guard) = NET.try_lock() else {
+        // Another hart is in the stack; look again soon.
+        return BUSY_POLL.load(Ordering::Relaxed);
+    };
+    let Some(net) = guard.as_mut() else {
+        return false;
+    };
+    if net.stack.device().rx.ready() {
+        if !BUSY_POLL.swap(true, Ordering::Relaxed) {
+            crate::arch::plic::plic_mask(irq);
+        }
+        BUSY_UNTIL.store(now + busy_window(), Ordering::Relaxed);
+        poll_and_wake(net);
+        return true;
+    }
+    if !BUSY_POLL.load(Ordering::Relaxed) {
+        return false;
+    }
+    if now < BUSY_UNTIL.load(Ordering::Relaxed) {
+        return true;
+    }
+    end_busy_poll(net, irq);
+    false
+}
+
+/// The NIC's interrupt was served and completed at the PLIC: frames are flowing,
+/// so the interrupt is masked and the interrupt hart polls while idle.
+pub fn start_busy_poll() {
+    let irq = NIC_IRQ.load(Ordering::Relaxed);
+    if irq == 0 {
+        return;
+    }
+    BUSY_UNTIL.store(r_time() as u64 + busy_window(), Ordering::Relaxed);
+    if !BUSY_POLL.swap(true, Ordering::Relaxed) {
+        crate::arch::plic::plic_mask(irq);
+    }
+}
+
+/// Back to interrupts; a frame that came meanwhile is taken now.
+fn end_busy_poll(net: &mut Net, irq: usize) {
+    BUSY_POLL.store(false, Ordering::Relaxed);
+    crate::arch::plic::plic_unmask(irq);
+    poll_and_wake(net);
+}
+
 /// Called on every clock tick of hart 0: polls if smoltcp's timers are due, and
 /// lets timed sleepers look at their clocks.
 pub fn net_tick() {
+    if BUSY_POLL.load(Ordering::Relaxed) {
+        let mut guard = NET.lock();
+        if let Some(net) = guard.as_mut() {
+            if r_time() as u64 >= BUSY_UNTIL.load(Ordering::Relaxed) {
+                end_busy_poll(net, NIC_IRQ.load(Ordering::Relaxed));
+            } else if net.stack.device().rx.ready() {
+                poll_and_wake(net);
+            }
+        }
+    }
     if POLLERS.load(Ordering::Acquire) > 0 {
         wakeup(poll_chan());
     }

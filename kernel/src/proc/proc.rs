@@ -468,6 +468,10 @@ pub fn scheduler() -> ! {
             drop(inner);
         }
         if !found {
+            // The interrupt hart polls the NIC instead of sleeping while frames flow.
+            if crate::proc::cpuid() == crate::arch::plic::IRQ_HART && crate::net::idle_poll() {
+                continue;
+            }
             intr_on();
             // SAFETY: waiting for an interrupt has no memory effects.
             unsafe { core::arch::asm!("wfi") };

@@ -55,6 +55,24 @@ impl<T: ?Sized> Spinlock<T> {
         SpinlockGuard { lock: self }
     }
 
+    /// Acquires the lock if it is free; None (at once) if another hart holds it.
+    pub fn try_lock(&self) -> Option<SpinlockGuard<'_, T>> {
+        push_off();
+        if self.holding() {
+            panic!("acquire {}: already held", self.name);
+        }
+        if self
+            .locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            pop_off();
+            return None;
+        }
+        self.owner.store(cpuid() + 1, Ordering::Relaxed);
+        Some(SpinlockGuard { lock: self })
+    }
+
     /// Does this hart hold the lock? (Interrupts must be off.)
     pub fn holding(&self) -> bool {
         self.locked.load(Ordering::Relaxed) && self.owner.load(Ordering::Relaxed) == cpuid() + 1
