@@ -370,7 +370,10 @@ fn dns(p: &Peers) -> bool {
         eprintln!("dns: send() failed");
         return false;
     }
-    let mut ibuf = [0u8; 1000];
+    // On the heap: xv6's user stack is one page, and the reply check below prints from
+    // inside its own deep frame (a 1000-byte stack buffer here left under 200 bytes, and
+    // a long command line overflowed it).
+    let mut ibuf = vec![0u8; 1000];
     let (mut src, mut sport) = (0, 0);
     let cc = recv(10000, &mut src, &mut sport, &mut ibuf);
     if cc < 0 {
