@@ -4,7 +4,7 @@
 //! socket-layer input), `ping` and `nslookup` (10.0.2.2 and the harness's DNS responder only),
 //! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd),
 //! `wget` from a host HTTP thread, a refused and a reset connection, `echod` and `daytimed` from
-//! the host, 32 concurrent keep-alive HTTP clients against `httpd`, and finally 1000
+//! the host, 32 concurrent keep-alive HTTP clients against `httpd`, and finally 3000
 //! connect/close cycles with free pages equal before and after.
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
@@ -33,7 +33,7 @@ const WEB_FILE: usize = 200 * 1024;
 /// Concurrent HTTP clients, and keep-alive rounds each.
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 3;
-const CYCLES: usize = 1000;
+const CYCLES: usize = 3000;
 
 struct Nic {
     name: &'static str,
