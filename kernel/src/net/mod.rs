@@ -377,13 +377,18 @@ pub fn netintr() {
     let mut guard = NET.lock();
     let Some(net) = guard.as_mut() else { return };
     net.interrupts += 1;
+    ack_nic(net);
+    poll_and_wake(net);
+}
+
+/// Acknowledges the card's interrupt, which lowers its interrupt line.
+fn ack_nic(net: &mut Net) {
     let start = cost::now();
     match &mut net.stack.device().ctl {
         NicCtl::E1000(c) => c.ack_irq(),
         NicCtl::Virtio(c) => c.ack_irq(),
     };
     cost::add_since(&cost::DRIVER, start);
-    poll_and_wake(net);
 }
 
 /// Prints the DHCP lease just acquired (or lost).
@@ -469,6 +474,11 @@ pub fn start_busy_poll() {
 fn end_busy_poll(net: &mut Net, irq: usize) {
     BUSY_POLL.store(false, Ordering::Relaxed);
     crate::arch::plic::plic_unmask(irq);
+    // Frames polled during the busy period left the card's interrupt cause set and its
+    // line raised. A PCI line that stays high makes no new request, so the PLIC would
+    // never hear of the next frame: acknowledge the card, so that the next frame raises
+    // the line again, then take what came.
+    ack_nic(net);
     poll_and_wake(net);
 }
 
