@@ -322,9 +322,8 @@ fn steps(
     if q.output().contains("net: no network card found") {
         return Err(q.fail("the kernel found no network card"));
     }
-    // DHCP runs in the background; the lease may come before or after the prompt. Its
-    // whole line must be out before anything is typed, or the kernel's line and the
-    // shell's echo interleave.
+    // Boot waits for the lease, so its line comes before the prompt; the wait below only
+    // guards against a slow boot, whose line and the shell's echo would interleave.
     let lease = regex::Regex::new(r"dhcp: lease 10\.0\.2\.15/24 gw .* from 10\.0\.2\.2\r?\n")?;
     let end = Instant::now() + Duration::from_secs(30);
     while !lease.is_match(&q.output()) {
@@ -334,6 +333,12 @@ fn steps(
         thread::sleep(Duration::from_millis(100));
     }
 
+    // ifconfig shows the lease: address, gateway and the resolver it named (shown, never used).
+    let out = run_want(q, "ifconfig", "inet 10.0.2.15/24")?;
+    ensure!(
+        out.contains("gateway 10.0.2.2") && out.contains("dns 10.0.2.3 (DHCP)"),
+        "ifconfig after the lease:\n{out}"
+    );
     run_want(q, "socktest bad", "socktest bad: OK")?;
     run_want(
         q,

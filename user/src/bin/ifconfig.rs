@@ -33,6 +33,12 @@ fn main(args: &[&str]) -> i32 {
     } else {
         println!("  gateway none");
     }
+    // The resolver programs use by default: the one the DHCP lease named.
+    if s.dns_server != 0 {
+        println!("  dns {} (DHCP)", Ipv4(s.dns_server));
+    } else {
+        println!("  dns none");
+    }
     println!("  rx {} frames {} bytes", s.rx_frames, s.rx_bytes);
     println!("  tx {} frames {} bytes", s.tx_frames, s.tx_bytes);
     println!("  interrupts {}", s.interrupts);
