@@ -333,21 +333,19 @@ pub fn sys_shutdown() -> SysResult {
 
 /// getsockname(fd, addr, addrlen*).
 pub fn sys_getsockname() -> SysResult {
-    errno_ret((|| {
-        let f = argsock(0)?;
-        let a = sock(&f).local_addr()?;
-        if argaddr(1) == 0 {
-            return Err(EFAULT);
-        }
-        write_sockaddr(argaddr(1), argaddr(2), a).map(|_| 0)
-    })())
+    sys_sockaddr_of(BsdSock::local_addr)
 }
 
 /// getpeername(fd, addr, addrlen*).
 pub fn sys_getpeername() -> SysResult {
+    sys_sockaddr_of(BsdSock::peer_addr)
+}
+
+/// getsockname and getpeername: one of the socket's addresses, written to user memory.
+fn sys_sockaddr_of(which: fn(&BsdSock) -> Result<SocketAddrV4, Errno>) -> SysResult {
     errno_ret((|| {
         let f = argsock(0)?;
-        let a = sock(&f).peer_addr()?;
+        let a = which(sock(&f))?;
         if argaddr(1) == 0 {
             return Err(EFAULT);
         }
