@@ -35,6 +35,16 @@ impl fmt::Display for Errno {
 
 impl core::error::Error for Errno {}
 
+/// The kernel's xv6-shaped internals (copyin, namei, the file system) fail without a
+/// reason, as `Err(())`. Such a failure reaches a system call as EINVAL; xv6's own calls
+/// return -1 whatever the number, so only the BSD socket calls, which return -errno,
+/// ever show it, and they name a precise error wherever one applies.
+impl From<()> for Errno {
+    fn from((): ()) -> Errno {
+        EINVAL
+    }
+}
+
 /// Declares the constants and `strerror`'s table from one list.
 macro_rules! errnos {
     ($($name:ident = $code:literal, $text:literal;)*) => {
@@ -59,6 +69,7 @@ errnos! {
     EINTR = 4, "Interrupted system call";
     EIO = 5, "Input/output error";
     EBADF = 9, "Bad file descriptor";
+    ECHILD = 10, "No child processes";
     EAGAIN = 11, "Resource temporarily unavailable";
     ENOMEM = 12, "Cannot allocate memory";
     EFAULT = 14, "Bad address";

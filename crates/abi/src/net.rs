@@ -29,7 +29,9 @@ pub struct NetStat {
     /// The DNS server the DHCP lease offered (host byte order), 0 if none. Appended
     /// after the counters so that the earlier offsets stay as they were.
     pub dns_server: u32,
-    pub _pad: u32,
+    /// `NETSTAT_TIMED` when the kernel measures the three times below (built with its
+    /// `cost` feature); otherwise they are 0.
+    pub flags: u32,
     /// Time spent since boot, in nanoseconds, in the NIC driver (rings and registers),
     /// in the protocol stack (smoltcp and our socket layer, driver time excluded),
     /// and copying payloads between user and kernel memory. Appended like dns_server.
@@ -37,6 +39,9 @@ pub struct NetStat {
     pub stack_ns: u64,
     pub copy_ns: u64,
 }
+
+/// `NetStat::flags`: the time fields are measured.
+pub const NETSTAT_TIMED: u32 = 1;
 
 pub const NIC_NONE: u32 = 0;
 pub const NIC_E1000: u32 = 1;
@@ -71,6 +76,7 @@ impl NetStat {
             b[24 + 8 * i..32 + 8 * i].copy_from_slice(&w.to_le_bytes());
         }
         b[120..124].copy_from_slice(&self.dns_server.to_le_bytes());
+        b[124..128].copy_from_slice(&self.flags.to_le_bytes());
         let times = [self.driver_ns, self.stack_ns, self.copy_ns];
         for (i, t) in times.iter().enumerate() {
             b[128 + 8 * i..136 + 8 * i].copy_from_slice(&t.to_le_bytes());
@@ -103,7 +109,7 @@ impl NetStat {
             drop_tx_ring_full: u64_at(10),
             drop_rx_ring_full: u64_at(11),
             dns_server: u32_at(120),
-            _pad: 0,
+            flags: u32_at(124),
             driver_ns: u64_at(13),
             stack_ns: u64_at(14),
             copy_ns: u64_at(15),
@@ -125,12 +131,14 @@ mod tests {
             rx_frames: 7,
             drop_rx_ring_full: 9,
             dns_server: 0x0a000202,
+            flags: NETSTAT_TIMED,
             copy_ns: 11,
             ..Default::default()
         };
         let b = s.to_bytes();
         assert_eq!(core::mem::offset_of!(NetStat, dns_server), 120);
         assert_eq!(&b[120..124], &0x0a000202u32.to_le_bytes());
+        assert_eq!(&b[124..128], &NETSTAT_TIMED.to_le_bytes());
         assert_eq!(&b[4..8], &0x0a00020fu32.to_le_bytes());
         assert_eq!(&b[24..32], &7u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, copy_ns), 144);

@@ -71,6 +71,9 @@ pub struct Counters {
     /// Frames taken from the driver, dropped or not.
     pub rx_frames: u64,
     pub rx_bytes: u64,
+    /// Of those, ARP frames and IPv4 frames (by EtherType, well formed or not).
+    pub rx_arp: u64,
+    pub rx_ipv4: u64,
     /// Frames handed to the driver's TX ring.
     pub tx_frames: u64,
     pub tx_bytes: u64,

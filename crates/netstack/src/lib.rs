@@ -42,6 +42,7 @@ pub mod echo;
 #[cfg(test)]
 mod fixtures;
 pub mod lab;
+pub mod napi;
 mod phy;
 pub mod ring;
 pub mod socket;
@@ -99,3 +100,19 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {}
+
+/// The error numbers the kernel's system calls report for these.
+impl From<Error> for Errno {
+    fn from(e: Error) -> Errno {
+        use abi::errno::*;
+        match e {
+            Error::WouldBlock => EAGAIN,
+            Error::NotBound => ENOTCONN,
+            Error::AddrInUse => EADDRINUSE,
+            Error::NoSpace => ENFILE,
+            Error::TooBig => EMSGSIZE,
+            Error::Invalid => EINVAL,
+            Error::BadSocket => EBADF,
+        }
+    }
+}

@@ -321,6 +321,11 @@ impl Core {
         let counters = &mut self.side.counters;
         counters.rx_frames += 1;
         counters.rx_bytes += frame.len() as u64;
+        match frame.get(12..14) {
+            Some([0x08, 0x06]) => counters.rx_arp += 1,
+            Some([0x08, 0x00]) => counters.rx_ipv4 += 1,
+            _ => {}
+        }
         if let Some(out) = self.side.tracer.as_deref_mut() {
             // Trace output is best effort; see phy.rs.
             let _ = trace_frame(out, Direction::Rx, frame);
