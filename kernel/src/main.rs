@@ -54,7 +54,7 @@ pub extern "C" fn kmain() -> ! {
         net::netinit(); // network card and TCP/IP stack
         proc::userinit(); // first user process
         STARTED.store(true, Ordering::Release);
-        if net::echo_mode() {
+        if net::echo::enabled() {
             net::echo::run(); // benchmark only: this hart polls the NIC
         }
     } else {

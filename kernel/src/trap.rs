@@ -7,8 +7,10 @@ use crate::arch::plic::{plic_claim, plic_complete};
 use crate::arch::riscv::*;
 use crate::arch::trampoline::{trampoline_va, userret, uservec};
 use crate::dtb::platform;
+use crate::net::poll::{is_nic_irq, poll};
 use crate::proc::{cpuid, exit, killed, myproc, myproc_opt, setkilled, wakeup, yield_};
 use crate::sync::spinlock::Spinlock;
+use netstack::napi::Reason;
 
 /// Timer interrupts per second: the scheduling quantum and the network's timer resolution.
 pub const HZ: usize = 100;
@@ -154,7 +156,7 @@ fn clockintr() {
             *t += 1;
             wakeup(ticks_chan());
         }
-        crate::net::net_tick();
+        crate::net::poll::poll(Reason::Tick);
     }
     // Ask for the next timer interrupt: this also clears the pending one.
     w_stimecmp(r_time() + platform().timebase / HZ);
@@ -173,16 +175,16 @@ fn devintr() -> Intr {
             crate::drivers::uart::uartintr();
         } else if Some(irq) == crate::drivers::virtio_disk::irq() {
             crate::drivers::virtio_disk::virtio_disk_intr();
-        } else if crate::net::is_nic_irq(irq) {
-            crate::net::netintr();
+        } else if is_nic_irq(irq) {
+            poll(Reason::Interrupt);
         } else {
             crate::println!("unexpected interrupt irq={}", irq);
         }
         plic_complete(irq);
-        if crate::net::is_nic_irq(irq) {
+        if is_nic_irq(irq) {
             // Masked only after the completion: the PLIC ignores the completion of a
             // disabled source.
-            crate::net::start_busy_poll();
+            poll(Reason::InterruptDone);
         }
         Intr::Device
     } else if scause == SCAUSE_S_TIMER {

@@ -91,7 +91,8 @@ fn progress(config: &str, r: &bench::RunResult) -> String {
 
 pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     crate::qemu::ensure_qemu()?;
-    let paths = crate::build::build(&BuildOpts::default())?;
+    // The kernel's `cost` feature measures the time per layer that the report shows.
+    let paths = crate::build::build_with(&BuildOpts::default(), &["cost"])?;
     let runs = opts.runs.unwrap_or(if opts.quick { 1 } else { 3 });
     let phases = if opts.quick {
         Phases::quick()

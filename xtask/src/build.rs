@@ -24,6 +24,11 @@ const C_COMPILERS: [&str; 3] = [
 
 /// Builds everything and returns the paths of the products.
 pub fn build(opts: &BuildOpts) -> Result<Paths> {
+    build_with(opts, &[])
+}
+
+/// Builds everything, the kernel with its cargo `features` (the benchmark's `cost`).
+pub fn build_with(opts: &BuildOpts, features: &[&str]) -> Result<Paths> {
     let paths = Paths::new()?;
     ensure_target()?;
     // Listed before the build, so that a program added meanwhile is left out rather than missing.
@@ -45,6 +50,8 @@ pub fn build(opts: &BuildOpts) -> Result<Paths> {
                 RISCV_TARGET,
                 "-p",
                 "kernel",
+                "--features",
+                &features.join(","),
             ]),
     )?;
     cmd::run(

@@ -92,8 +92,8 @@ impl File {
         match &self.kind {
             FileKind::Pipe(p) => p.read(addr, n),
             FileKind::Device(_, major) => crate::drivers::devread(*major, true, addr, n),
-            FileKind::Socket(id) => crate::net::socket::read(*id, addr, n),
-            FileKind::Bsd(s) => s.recv(addr, n, false).map(|r| r.0).map_err(|_| ()),
+            FileKind::Socket(id) => crate::net::socket::read(*id, addr, n).map_err(drop),
+            FileKind::Bsd(s) => s.recv(addr, n, false).map(|r| r.0).map_err(drop),
             FileKind::Inode(ip) => {
                 let mut g = ilock(ip);
                 let off = self.off.load(Ordering::Relaxed);
@@ -113,8 +113,8 @@ impl File {
         match &self.kind {
             FileKind::Pipe(p) => p.write(addr, n),
             FileKind::Device(_, major) => crate::drivers::devwrite(*major, true, addr, n),
-            FileKind::Socket(id) => crate::net::socket::write(*id, addr, n),
-            FileKind::Bsd(s) => s.send(addr, n, false, None).map_err(|_| ()),
+            FileKind::Socket(id) => crate::net::socket::write(*id, addr, n).map_err(drop),
+            FileKind::Bsd(s) => s.send(addr, n, false, None).map_err(drop),
             FileKind::Inode(ip) => {
                 // Write a few blocks at a time so one transaction never exceeds the log:
                 // i-node, indirect block, allocation blocks, and 2 blocks of slop for

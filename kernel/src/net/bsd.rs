@@ -1,17 +1,20 @@
 //! BSD sockets as files: the per-descriptor state (non-blocking flag, receive
-//! timeout) and the blocking loops around netstack's non-blocking `Bsd::try_*`.
+//! timeout) around netstack's non-blocking `Bsd::try_*`, each run by `wait`.
 //!
-//! Every operation takes the NET lock, tries once, and on `EAGAIN` either fails
-//! (non-blocking socket or `MSG_DONTWAIT`) or sleeps: on the socket's own channel,
-//! or on `poll_chan` when a receive timeout needs the clock. A kill ends the wait
-//! with `EINTR`. Data moves through a heap bounce buffer so that user memory is
-//! never touched with NET held. After every operation the stack is polled, so
-//! segments, ACKs and window updates leave at once.
+//! A call that cannot proceed either fails with `EAGAIN` (non-blocking socket or
+//! `MSG_DONTWAIT`) or sleeps: on the socket's own channel, or on the poll channel when
+//! a receive timeout needs the clock. A kill ends the wait with `EINTR`. Data moves
+//! through a heap bounce buffer so that user memory is never touched with NET held.
+//! After every operation the stack is polled, so segments, ACKs and window updates
+//! leave at once.
 
-use super::{Net, chan, cost, lock, now_ms, poll_and_wake, sleep_any};
-use crate::proc::{either_copyin, either_copyout, killed, myproc, myproc_opt, sleep, wakeup};
-use crate::sync::spinlock::SpinlockGuard;
+use super::wait::{Chan, PollAfter, Wait, wait};
+use super::{Net, chan, cost, lock, now_ms};
+use crate::fs::file::{File, FileKind};
+use crate::proc::{either_copyin, either_copyout, killed, myproc_opt, wakeup};
 use abi::errno::*;
+use abi::socket::{POLLERR, POLLIN, POLLNVAL, POLLOUT, PollFd};
+use alloc::sync::Arc;
 use alloc::vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -31,12 +34,6 @@ pub struct BsdSock {
     pub rcvtimeo_ms: AtomicU32,
 }
 
-type NetGuard = SpinlockGuard<'static, Option<Net>>;
-
-fn netlock() -> Result<NetGuard, Errno> {
-    lock().map_err(|_| ENETDOWN)
-}
-
 impl BsdSock {
     pub fn new(id: SocketId, kind: SockKind) -> BsdSock {
         BsdSock {
@@ -47,57 +44,41 @@ impl BsdSock {
         }
     }
 
-    /// Runs `op` until it stops saying `again` (EAGAIN, or EINPROGRESS for a
-    /// connect): at once if `dontwait`, else sleeping in between; `timed` lets the
-    /// receive timeout bound the wait.
+    /// Runs `op` as a blocking call of this socket: at once if `dontwait` (or the
+    /// socket is non-blocking), else sleeping until it stops saying `again`; `timed`
+    /// lets the receive timeout bound the wait.
     fn block<T>(
         &self,
         dontwait: bool,
         timed: bool,
         again: Errno,
-        mut op: impl FnMut(&mut Net) -> Result<T, Errno>,
+        op: impl FnMut(&mut Net) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
-        let dontwait = dontwait || self.nonblock.load(Ordering::Relaxed);
         let timeout = self.rcvtimeo_ms.load(Ordering::Relaxed);
-        let deadline = (timed && timeout > 0).then(|| now_ms() + u64::from(timeout));
-        let mut g = netlock()?;
-        loop {
-            let net = g.as_mut().unwrap();
-            let r = op(net);
-            poll_and_wake(net);
-            match r {
-                Err(e) if e == again && !dontwait => {}
-                r => return r,
-            }
-            // That poll may have made the socket ready and reported it while nobody
-            // slept: wakeups go only to rising edges, so look again before sleeping
-            // (NET stays held until the sleep, so no later edge is missed).
-            match op(net) {
-                Err(e) if e == again => {}
-                r => {
-                    poll_and_wake(net);
-                    return r;
-                }
-            }
-            if killed(myproc()) {
-                return Err(EINTR);
-            }
-            g = match deadline {
-                Some(d) if now_ms() >= d => return Err(EAGAIN),
-                Some(_) => sleep_any(g),
-                None => sleep(chan(self.id), g),
-            };
-        }
+        let w = Wait {
+            chan: Chan::Socket(self.id),
+            deadline: (timed && timeout > 0).then(|| now_ms() + u64::from(timeout)),
+            nonblocking: dontwait || self.nonblock.load(Ordering::Relaxed),
+            again,
+            poll: PollAfter::Always,
+        };
+        wait(w, op)
+    }
+
+    /// Runs `op` once and polls, so that what it changed leaves at once.
+    fn once<T>(&self, op: impl FnOnce(&mut Net) -> Result<T, Errno>) -> Result<T, Errno> {
+        let mut net = lock()?;
+        let r = op(&mut net);
+        net.poll_and_wake();
+        r
     }
 
     pub fn bind(&self, addr: SocketAddrV4) -> Result<(), Errno> {
-        let mut g = netlock()?;
-        g.as_mut().unwrap().stack.bsd().bind(self.id, addr)
+        lock()?.stack.bsd().bind(self.id, addr)
     }
 
     pub fn listen(&self, backlog: usize) -> Result<(), Errno> {
-        let mut g = netlock()?;
-        g.as_mut().unwrap().stack.bsd().listen(self.id, backlog)
+        lock()?.stack.bsd().listen(self.id, backlog)
     }
 
     pub fn accept(&self) -> Result<(SocketId, SocketAddrV4), Errno> {
@@ -108,15 +89,9 @@ impl BsdSock {
 
     /// Starts the connect, then (blocking socket) waits for its outcome.
     pub fn connect(&self, addr: SocketAddrV4) -> Result<(), Errno> {
-        {
-            let mut g = netlock()?;
-            let net = g.as_mut().unwrap();
-            let r = net.stack.bsd().connect(self.id, addr);
-            poll_and_wake(net);
-            match r {
-                Ok(()) | Err(EINPROGRESS) => {}
-                Err(e) => return Err(e),
-            }
+        match self.once(|net| net.stack.bsd().connect(self.id, addr)) {
+            Ok(()) | Err(EINPROGRESS) => {}
+            Err(e) => return Err(e),
         }
         if self.kind != SockKind::Stream {
             return Ok(());
@@ -144,11 +119,9 @@ impl BsdSock {
             let len = (n - done).min(CHUNK);
             cost::in_copy(|| either_copyin(&mut buf[..len], true, addr + done))
                 .map_err(|_| EFAULT)?;
-            let r = self.block(dontwait, false, EAGAIN, |net| {
-                cost::in_stack(|| match to {
-                    Some(to) => net.stack.bsd().try_sendto(self.id, &buf[..len], to),
-                    None => net.stack.bsd().try_send(self.id, &buf[..len]),
-                })
+            let r = self.block(dontwait, false, EAGAIN, |net| match to {
+                Some(to) => net.stack.bsd().try_sendto(self.id, &buf[..len], to),
+                None => net.stack.bsd().try_send(self.id, &buf[..len]),
             });
             match r {
                 Ok(sent) => done += sent,
@@ -171,46 +144,38 @@ impl BsdSock {
     ) -> Result<(usize, SocketAddrV4), Errno> {
         let mut buf = vec![0u8; n.min(CHUNK)];
         let (got, from) = self.block(dontwait, true, EAGAIN, |net| {
-            cost::in_stack(|| net.stack.bsd().try_recvfrom(self.id, &mut buf))
+            net.stack.bsd().try_recvfrom(self.id, &mut buf)
         })?;
         cost::in_copy(|| either_copyout(true, addr, &buf[..got])).map_err(|_| EFAULT)?;
         Ok((got, from))
     }
 
     pub fn shutdown(&self, how: Shutdown) -> Result<(), Errno> {
-        let mut g = netlock()?;
-        let net = g.as_mut().unwrap();
-        let r = net.stack.bsd().shutdown(self.id, how);
-        poll_and_wake(net);
+        let r = self.once(|net| net.stack.bsd().shutdown(self.id, how));
         wakeup(chan(self.id));
         r
     }
 
     pub fn local_addr(&self) -> Result<SocketAddrV4, Errno> {
-        netlock()?.as_mut().unwrap().stack.bsd().local_addr(self.id)
+        lock()?.stack.bsd().local_addr(self.id)
     }
 
     pub fn peer_addr(&self) -> Result<SocketAddrV4, Errno> {
-        netlock()?.as_mut().unwrap().stack.bsd().peer_addr(self.id)
+        lock()?.stack.bsd().peer_addr(self.id)
     }
 
     pub fn take_error(&self) -> Result<Option<Errno>, Errno> {
-        netlock()?.as_mut().unwrap().stack.bsd().take_error(self.id)
+        lock()?.stack.bsd().take_error(self.id)
     }
 
     /// `TCP_NODELAY` on or off.
     pub fn set_nodelay(&self, on: bool) -> Result<(), Errno> {
-        netlock()?
-            .as_mut()
-            .unwrap()
-            .stack
-            .bsd()
-            .set_nodelay(self.id, on)
+        lock()?.stack.bsd().set_nodelay(self.id, on)
     }
 
     /// Whether `TCP_NODELAY` is on.
     pub fn nodelay(&self) -> Result<bool, Errno> {
-        netlock()?.as_mut().unwrap().stack.bsd().nodelay(self.id)
+        lock()?.stack.bsd().nodelay(self.id)
     }
 
     /// What the socket can do now (for poll; NET held by the caller).
@@ -230,20 +195,72 @@ fn sent_all_it_may(s: &BsdSock, dontwait: bool) -> bool {
 
 /// Opens a socket in the stack (ENFILE when its table is full).
 pub fn open(kind: SockKind) -> Result<SocketId, Errno> {
-    netlock()?.as_mut().unwrap().stack.bsd().open(kind)
+    lock()?.stack.bsd().open(kind)
 }
 
 /// The last descriptor of a socket went away: a graceful close, or a reset if
 /// the process was killed.
 pub fn close(id: SocketId) {
-    let Ok(mut g) = lock() else { return };
-    let net = g.as_mut().unwrap();
+    let Ok(mut net) = lock() else { return };
     let killed = myproc_opt().is_some_and(killed);
     let _ = if killed {
         net.stack.bsd().abort(id)
     } else {
         net.stack.bsd().close(id)
     };
-    poll_and_wake(net);
+    net.poll_and_wake();
     wakeup(chan(id));
+}
+
+/// poll(): sets each descriptor's `revents` and returns how many have some, waiting (if
+/// none has) until one does or the deadline passes. Sockets report their readiness;
+/// other descriptors are always ready for the directions they were opened for. `files`
+/// holds each entry's open file (None: negative or closed descriptor).
+pub fn poll(
+    fds: &mut [PollFd],
+    files: &[Option<Arc<File>>],
+    deadline: Option<u64>,
+) -> Result<usize, Errno> {
+    if lock().is_err() {
+        // No NIC: no socket can become ready later, so there is nothing to wait for.
+        return Ok(scan(fds, files, None));
+    }
+    let w = Wait {
+        deadline,
+        ..Wait::on(Chan::Any)
+    };
+    match wait(w, |net| match scan(fds, files, Some(net)) {
+        0 => Err(EAGAIN),
+        n => Ok(n),
+    }) {
+        Err(EAGAIN) => Ok(0),
+        r => r,
+    }
+}
+
+/// One look at every descriptor of a poll.
+fn scan(fds: &mut [PollFd], files: &[Option<Arc<File>>], mut net: Option<&mut Net>) -> usize {
+    let mut ready = 0;
+    for (p, f) in fds.iter_mut().zip(files) {
+        p.revents = match f {
+            None if p.fd < 0 => 0,
+            None => POLLNVAL,
+            Some(f) => match (&f.kind, net.as_deref_mut()) {
+                (FileKind::Bsd(s), Some(net)) => s.readiness(net).poll_events(p.events),
+                (FileKind::Bsd(_), None) => POLLERR,
+                _ => {
+                    let mut r = 0;
+                    if f.readable {
+                        r |= POLLIN;
+                    }
+                    if f.writable {
+                        r |= POLLOUT;
+                    }
+                    r & p.events
+                }
+            },
+        };
+        ready += usize::from(p.revents != 0);
+    }
+    ready
 }

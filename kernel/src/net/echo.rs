@@ -4,11 +4,16 @@
 //! system calls and no interrupts. The benchmark measures this to learn what QEMU's
 //! device and network allow, and shows every other figure as a fraction of it.
 
-use super::{NET, cost};
+use super::lock;
 use netstack::{NetDevice, RxRing, TxRing};
 
 /// Frames taken per lock hold, so that other harts (ifconfig) still get the lock.
 const BATCH: usize = 32;
+
+/// Whether the kernel was booted with `net.echo=1` (then hart 0 runs `run`).
+pub fn enabled() -> bool {
+    super::lock().is_ok_and(|net| net.echo)
+}
 
 /// Polls and echoes forever.
 pub fn run() -> ! {
@@ -17,14 +22,12 @@ pub fn run() -> ! {
         crate::proc::cpuid()
     );
     loop {
-        let mut guard = NET.lock();
-        let Some(net) = guard.as_mut() else {
+        let Ok(mut net) = lock() else {
             panic!("net.echo=1 without a NIC")
         };
         let (mac, ip) = (net.stack.mac(), net.stack.ipv4().0.octets());
         let (rx, tx) = net.stack.device().split();
         for _ in 0..BATCH {
-            let start = cost::now();
             let mut reply = [0u8; 1514];
             let Some(answer) =
                 rx.receive(|frame| netstack::echo::echo_reply(frame, mac, ip, &mut reply))
@@ -35,9 +38,8 @@ pub fn run() -> ! {
                 // A full TX ring drops the echo, as a busy card would.
                 let _ = tx.transmit(len, |out| out.copy_from_slice(&reply[..len]));
             }
-            cost::add_since(&cost::DRIVER, start);
         }
-        drop(guard);
+        drop(net);
         core::hint::spin_loop();
     }
 }

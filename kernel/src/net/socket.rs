@@ -1,66 +1,48 @@
-//! Sockets as files: the 2020–2023 lab's UDP `connect` socket, read and written like a
-//! pipe. Each operation is the stack's non-blocking `try_*` in a sleep loop.
+//! The 2020–2023 lab's UDP socket: `connect(raddr, lport, rport)` gives a file for one
+//! (remote address, local port, remote port) triple, read and written like a pipe, one
+//! datagram per call.
 
-use super::{chan, lock, poll_and_wake};
-use crate::proc::{either_copyin, either_copyout, killed, myproc, sleep};
-use netstack::{Error, SocketId};
+use super::lab::MAX_PAYLOAD;
+use super::wait::{Chan, PollAfter, Wait, wait};
+use super::{chan, cost, lock};
+use crate::proc::{either_copyin, either_copyout, wakeup};
+use abi::errno::{EFAULT, EMSGSIZE, Errno};
+use netstack::SocketId;
 
-/// Largest UDP payload in one frame (MTU 1500 less IPv4 and UDP headers).
-pub const MAX_PAYLOAD: usize = 1472;
+/// Opens the socket for the triple.
+pub fn connect(raddr: u32, lport: u16, rport: u16) -> Result<SocketId, Errno> {
+    Ok(lock()?.stack.connect(raddr, lport, rport)?)
+}
 
 /// Reads the next datagram (truncated to n bytes) into user address `addr`.
-pub fn read(id: SocketId, addr: usize, n: usize) -> Result<usize, ()> {
+pub fn read(id: SocketId, addr: usize, n: usize) -> Result<usize, Errno> {
     let mut buf = [0u8; MAX_PAYLOAD];
     let n = n.min(MAX_PAYLOAD);
-    let mut g = lock()?;
-    let got = loop {
-        match g.as_mut().unwrap().stack.try_read(id, &mut buf[..n]) {
-            Ok(got) => break got,
-            Err(Error::WouldBlock) => {
-                if killed(myproc()) {
-                    return Err(());
-                }
-                g = sleep(chan(id), g);
-            }
-            Err(_) => return Err(()),
-        }
-    };
-    drop(g);
-    either_copyout(true, addr, &buf[..got])?;
+    let got = wait(Wait::on(Chan::Socket(id)), |net| {
+        Ok(net.stack.try_read(id, &mut buf[..n])?)
+    })?;
+    cost::in_copy(|| either_copyout(true, addr, &buf[..got])).map_err(|()| EFAULT)?;
     Ok(got)
 }
 
 /// Sends user bytes [addr, addr+n) as one datagram.
-pub fn write(id: SocketId, addr: usize, n: usize) -> Result<usize, ()> {
+pub fn write(id: SocketId, addr: usize, n: usize) -> Result<usize, Errno> {
     if n > MAX_PAYLOAD {
-        return Err(());
+        return Err(EMSGSIZE);
     }
     let mut buf = [0u8; MAX_PAYLOAD];
-    either_copyin(&mut buf[..n], true, addr)?;
-    let mut g = lock()?;
-    loop {
-        let net = g.as_mut().unwrap();
-        match net.stack.try_write(id, &buf[..n]) {
-            Ok(sent) => {
-                poll_and_wake(net);
-                return Ok(sent);
-            }
-            Err(Error::WouldBlock) => {
-                if killed(myproc()) {
-                    return Err(());
-                }
-                g = sleep(chan(id), g);
-            }
-            Err(_) => return Err(()),
-        }
-    }
+    cost::in_copy(|| either_copyin(&mut buf[..n], true, addr)).map_err(|()| EFAULT)?;
+    let w = Wait {
+        poll: PollAfter::Success,
+        ..Wait::on(Chan::Socket(id))
+    };
+    wait(w, |net| Ok(net.stack.try_write(id, &buf[..n])?))
 }
 
 /// The last reference to the socket's file went away.
 pub fn close(id: SocketId) {
-    if let Ok(mut g) = lock() {
-        let net = g.as_mut().unwrap();
+    if let Ok(mut net) = lock() {
         let _ = net.stack.close(id);
-        crate::proc::wakeup(chan(id));
+        wakeup(chan(id));
     }
 }

@@ -100,6 +100,8 @@ pub struct ProcData {
     pub context: Context,
     pub ofile: [Option<Arc<File>>; NOFILE],
     pub cwd: Option<Inode>,
+    /// The network lab's UDP ports this process bound (released at exit).
+    pub lab_ports: crate::net::lab::LabPorts,
     /// Process name (debugging).
     pub name: [u8; 16],
 }
@@ -152,6 +154,7 @@ impl Proc {
                 },
                 ofile: [const { None }; NOFILE],
                 cwd: None,
+                lab_ports: crate::net::lab::LabPorts::new(),
                 name: [0; 16],
             }),
         }
@@ -380,10 +383,9 @@ pub fn exit(status: i32) -> ! {
     for f in d.ofile.iter_mut() {
         drop(f.take());
     }
-    // Read the pid first: the guard must be gone before proc_exit takes the NET lock
-    // (poll_and_wake holds NET while wakeup takes every p->lock).
-    let pid = p.inner.lock().pid;
-    crate::net::proc_exit(pid);
+    // No p->lock may be held here: releasing takes NET, and polls under NET take
+    // every p->lock to wake sleepers.
+    crate::net::lab::release_all(&mut d.lab_ports);
     if let Some(cwd) = d.cwd.take() {
         begin_op();
         iput(cwd);
@@ -469,7 +471,9 @@ pub fn scheduler() -> ! {
         }
         if !found {
             // The interrupt hart polls the NIC instead of sleeping while frames flow.
-            if crate::proc::cpuid() == crate::arch::plic::IRQ_HART && crate::net::idle_poll() {
+            if crate::proc::cpuid() == crate::arch::plic::IRQ_HART
+                && crate::net::poll::poll(netstack::napi::Reason::Idle)
+            {
                 continue;
             }
             intr_on();

@@ -1,6 +1,10 @@
 //! System call dispatch (xv6's syscall.c): the number in a7 picks the handler, arguments
-//! come from a0..a5 of the trap frame, the result goes back in a0 (-1 on error).
+//! come from a0..a5 of the trap frame, the result goes back in a0.
 //! Every user pointer is checked by copyin/copyout; a bad one makes the call fail.
+//!
+//! Every handler returns a `SysResult`. How a failure reaches user space is the ABI's
+//! rule, applied here once: xv6's calls and the lab's return -1, the BSD socket calls
+//! (`SYS_SOCKET..=SYS_POLL`) return -errno.
 
 mod sysfile;
 mod sysnet;
@@ -8,10 +12,20 @@ mod sysproc;
 
 use crate::mm::vm;
 use crate::proc::myproc;
+use abi::errno::Errno;
 use abi::syscall::*;
 
-/// What a system call returns: a value for a0, or an error (-1 in a0).
-pub type SysResult = Result<usize, ()>;
+/// What a system call returns: a value for a0, or why it failed.
+pub type SysResult = Result<usize, Errno>;
+
+/// a0 for a failed call number `num`: -errno for the BSD socket calls, else -1.
+fn failure(num: usize, e: Errno) -> usize {
+    if (SYS_SOCKET..=SYS_POLL).contains(&num) {
+        (-(e.code() as isize)) as usize
+    } else {
+        usize::MAX
+    }
+}
 
 /// The n-th raw argument register.
 fn argraw(n: usize) -> usize {
@@ -101,14 +115,14 @@ pub fn syscall() {
         SYS_GETSOCKOPT => sysnet::sys_getsockopt(),
         SYS_FCNTL => sysnet::sys_fcntl(),
         SYS_POLL => sysnet::sys_poll(),
-        SYS_UPTIME_US => sysnet::sys_uptime_us(),
+        SYS_UPTIME_US => sysproc::sys_uptime_us(),
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),
         _ => {
             let pid = p.inner.lock().pid;
             crate::println!("{} {}: unknown sys call {}", pid, p.name(), num);
-            Err(())
+            Err(abi::errno::ENOSYS)
         }
     };
-    p.trapframe().a0 = result.unwrap_or(usize::MAX);
+    p.trapframe().a0 = result.unwrap_or_else(|e| failure(num, e));
 }

@@ -9,6 +9,7 @@ use crate::fs::pipe::pipealloc;
 use crate::mm::kalloc::{kalloc, kfree};
 use crate::mm::vm;
 use crate::proc::myproc;
+use abi::errno::{EINVAL, ENOENT};
 use abi::param::{MAXARG, MAXPATH, NDEV, NOFILE};
 use abi::{O_CREATE, O_RDWR, O_TRUNC, O_WRONLY, T_DEVICE, T_DIR, T_FILE};
 use alloc::sync::Arc;
@@ -53,12 +54,12 @@ pub fn sys_dup() -> SysResult {
 
 pub fn sys_read() -> SysResult {
     let (_, f) = argfd(0)?;
-    f.read(argaddr(1), argcount(2)?)
+    Ok(f.read(argaddr(1), argcount(2)?)?)
 }
 
 pub fn sys_write() -> SysResult {
     let (_, f) = argfd(0)?;
-    f.write(argaddr(1), argcount(2)?)
+    Ok(f.write(argaddr(1), argcount(2)?)?)
 }
 
 pub fn sys_close() -> SysResult {
@@ -70,7 +71,7 @@ pub fn sys_close() -> SysResult {
 
 pub fn sys_fstat() -> SysResult {
     let (_, f) = argfd(0)?;
-    f.stat(argaddr(1)).map(|_| 0)
+    Ok(f.stat(argaddr(1)).map(|_| 0)?)
 }
 
 /// Creates the path `new` as a link to the same inode as `old`.
@@ -91,7 +92,7 @@ fn link(old: &[u8], new: &[u8]) -> SysResult {
     if g.typ == T_DIR {
         drop(g);
         iput(ip);
-        return Err(());
+        return Err(EINVAL);
     }
     g.nlink += 1;
     g.iupdate();
@@ -110,7 +111,7 @@ fn link(old: &[u8], new: &[u8]) -> SysResult {
         g.iupdate();
         drop(g);
         iput(ip);
-        return Err(());
+        return Err(EINVAL);
     }
     iput(ip);
     Ok(0)
@@ -138,7 +139,7 @@ fn unlink(path: &[u8]) -> SysResult {
     let Some((ip, off)) = found else {
         drop(dg);
         iput(dp);
-        return Err(());
+        return Err(EINVAL);
     };
     let mut g = ilock(&ip);
     if g.nlink < 1 {
@@ -149,7 +150,7 @@ fn unlink(path: &[u8]) -> SysResult {
         iput(ip);
         drop(dg);
         iput(dp);
-        return Err(());
+        return Err(EINVAL);
     }
     dg.clear_dirent(off);
     if g.typ == T_DIR {
@@ -235,7 +236,7 @@ pub fn sys_open() -> SysResult {
     };
     let Some(ip) = ip else {
         end_op();
-        return Err(());
+        return Err(EINVAL);
     };
     let mut g = ilock(&ip);
     let bad = (g.typ == T_DIR && omode != abi::O_RDONLY)
@@ -244,7 +245,7 @@ pub fn sys_open() -> SysResult {
         drop(g);
         iput(ip);
         end_op();
-        return Err(());
+        return Err(EINVAL);
     }
     if omode & O_TRUNC != 0 && g.typ == T_FILE {
         g.itrunc();
@@ -270,7 +271,7 @@ pub fn sys_mkdir() -> SysResult {
     begin_op();
     let r = create(path, T_DIR, 0, 0).map(|ip| iput(ip));
     end_op();
-    r.map(|_| 0).ok_or(())
+    r.map(|_| 0).ok_or(EINVAL)
 }
 
 pub fn sys_mknod() -> SysResult {
@@ -281,7 +282,7 @@ pub fn sys_mknod() -> SysResult {
     begin_op();
     let r = create(path, T_DEVICE, major, minor).map(|ip| iput(ip));
     end_op();
-    r.map(|_| 0).ok_or(())
+    r.map(|_| 0).ok_or(EINVAL)
 }
 
 pub fn sys_chdir() -> SysResult {
@@ -290,14 +291,14 @@ pub fn sys_chdir() -> SysResult {
     begin_op();
     let Some(ip) = namei(path) else {
         end_op();
-        return Err(());
+        return Err(ENOENT);
     };
     let g = ilock(&ip);
     if g.typ != T_DIR {
         drop(g);
         iput(ip);
         end_op();
-        return Err(());
+        return Err(EINVAL);
     }
     drop(g);
     let d = myproc().data();
@@ -334,7 +335,7 @@ pub fn sys_exec() -> SysResult {
     };
     loop {
         if args.n >= MAXARG {
-            return Err(());
+            return Err(EINVAL);
         }
         let uarg = fetchaddr(uargv.checked_add(8 * args.n).ok_or(())?)?;
         if uarg == 0 {
@@ -353,7 +354,7 @@ pub fn sys_exec() -> SysResult {
         // SAFETY: each page holds lens[i] bytes copied in above, and lives as long as args.
         argv[i] = unsafe { core::slice::from_raw_parts(args.pages[i] as *const u8, args.lens[i]) };
     }
-    crate::proc::exec::kexec(path, &argv[..args.n])
+    Ok(crate::proc::exec::kexec(path, &argv[..args.n])?)
 }
 
 pub fn sys_pipe() -> SysResult {
@@ -364,7 +365,7 @@ pub fn sys_pipe() -> SysResult {
     d.ofile[fd0] = Some(rf);
     let Ok(fd1) = free_fd() else {
         d.ofile[fd0] = None;
-        return Err(());
+        return Err(EINVAL);
     };
     d.ofile[fd1] = Some(wf);
     let mut b = [0u8; 8];
@@ -373,7 +374,7 @@ pub fn sys_pipe() -> SysResult {
     if vm::copyout(d.pagetable, fdarray, &b).is_err() {
         d.ofile[fd0] = None;
         d.ofile[fd1] = None;
-        return Err(());
+        return Err(EINVAL);
     }
     Ok(0)
 }

@@ -3,6 +3,7 @@
 use super::{SysResult, argaddr, argint};
 use crate::proc::{self, myproc};
 use crate::trap::{TICKS, ticks_chan};
+use abi::errno::{EAGAIN, ECHILD, EINTR};
 
 pub fn sys_exit() -> SysResult {
     proc::exit(argint(0));
@@ -13,11 +14,11 @@ pub fn sys_getpid() -> SysResult {
 }
 
 pub fn sys_fork() -> SysResult {
-    proc::fork().map(|pid| pid as usize).ok_or(())
+    proc::fork().map(|pid| pid as usize).ok_or(EAGAIN)
 }
 
 pub fn sys_wait() -> SysResult {
-    proc::wait(argaddr(0)).map(|pid| pid as usize).ok_or(())
+    proc::wait(argaddr(0)).map(|pid| pid as usize).ok_or(ECHILD)
 }
 
 /// Grows (or shrinks) memory by n bytes; returns the old break.
@@ -35,7 +36,7 @@ pub fn sys_sleep() -> SysResult {
     let start = *ticks;
     while *ticks - start < n {
         if proc::killed(myproc()) {
-            return Err(());
+            return Err(EINTR);
         }
         ticks = proc::sleep(ticks_chan(), ticks);
     }
@@ -43,7 +44,7 @@ pub fn sys_sleep() -> SysResult {
 }
 
 pub fn sys_kill() -> SysResult {
-    proc::kill(argint(0)).map(|_| 0)
+    Ok(proc::kill(argint(0)).map(|_| 0)?)
 }
 
 /// Clock ticks since boot.
@@ -61,4 +62,10 @@ pub fn sys_halt() -> SysResult {
 /// Free physical pages.
 pub fn sys_freemem() -> SysResult {
     Ok(crate::mm::kalloc::freepages())
+}
+
+/// uptime_us(): microseconds since boot (ping's round-trip times need more than ticks).
+pub fn sys_uptime_us() -> SysResult {
+    let timebase = crate::dtb::platform().timebase as u64;
+    Ok((crate::arch::riscv::r_time() as u64 * 1_000_000 / timebase) as usize)
 }
