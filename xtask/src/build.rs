@@ -81,8 +81,8 @@ pub fn build_with(opts: &BuildOpts, features: &[&str]) -> Result<Paths> {
     Ok(paths)
 }
 
-/// Installs the riscv target if this toolchain lacks it (DESIGN §3: rust-toolchain.toml alone does
-/// not install it on these machines).
+/// Installs the riscv target if this toolchain lacks it (rust-toolchain.toml names it, but rustup
+/// does not install it on every machine; docs/design.md).
 pub fn ensure_target() -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])

@@ -2,8 +2,8 @@
 //! `-global virtio-mmio.force-legacy=false`) and split virtqueues, shared by the
 //! virtio block and network drivers. Virtio 1.2 spec §4.2 (MMIO) and §2.7 (split queues).
 //!
-//! `Virtqueue<N>` (fixed size, with a descriptor free list) serves the disk; `Vring`
-//! (size chosen at boot, notification suppression by event index) serves the NIC; its
+//! `Vring` serves both the disk (a fixed size, no event index) and the NIC (size chosen at
+//! boot, notification suppression by event index); its
 //! index arithmetic is in `netstack::virtq`, where the host tests it.
 
 use crate::arch::riscv::PGSIZE;

@@ -1,5 +1,5 @@
 //! nettest: the MIT 6.1810 (2024) net lab's guest tests, with the lab's names and
-//! output lines (course-labs §1.3), run against a host peer (harness `labserver`).
+//! output lines (docs/lab.md), run against a host peer (harness `labserver`).
 //!
 //! `nettest [-p SERVERPORT] [-d DNSIP:PORT] TEST`. The lab compiles SERVERPORT in;
 //! here it is an option, default 25099 (the lab's value for uid 0). The lab asks

@@ -1,5 +1,5 @@
 //! nettests: the MIT 6.S081/6.1810 (2020–2023) net lab's guest tests, with its
-//! output lines (course-labs §1.7), over `connect()` socket files.
+//! output lines (docs/lab.md), over `connect()` socket files.
 //!
 //! `nettests [-p SERVERPORT] [-d DNSIP:PORT]`. The host peer (harness `labserver
 //! server`) answers every datagram with `this is the host!`. As in nettest, the

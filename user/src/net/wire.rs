@@ -1,5 +1,5 @@
 //! Pure network formats for user programs: IPv4 text, and the DNS query and reply
-//! checks of the MIT net lab (course-labs §1.5).
+//! checks of the MIT net lab (docs/lab.md).
 //!
 //! Nothing here calls the kernel or allocates, so the host harness compiles this
 //! very file (`#[path]`) and checks its DNS responder against the guest's parser.
