@@ -6,13 +6,11 @@
 //! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
 //!   responder on 127.0.0.1.
 //! - [`wire`]: the L2 wire, where the harness is the guest's whole network (raw Ethernet frames).
-//! - [`bench`]: the network benchmark behind `cargo xtask bench`, and its reports.
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
 //! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
 //! building the kernel, the user programs and the image.
 
-pub mod bench;
 pub mod console;
 pub mod dns;
 pub mod lab;

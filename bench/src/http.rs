@@ -117,7 +117,7 @@ impl Conn {
 
 /// Runs `plan` against `addr` (on 127.0.0.1), asking for `path` each time.
 pub fn load(addr: SocketAddr, path: &str, plan: &HttpPlan) -> Result<HttpResult> {
-    super::ensure_loopback(addr)?;
+    crate::udp::ensure_loopback(addr)?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: {}\r\n\r\n",
         if plan.keep_alive {
