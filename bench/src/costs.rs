@@ -1,14 +1,11 @@
 //! What the benchmark costs on each side: the load generator's own CPU time (this process,
 //! `getrusage(RUSAGE_SELF)`: every thread of the harness, not QEMU, which is a child), and the
-//! guest's time counters, read from the `time:` line of `ifconfig`:
-//!
-//! ```text
-//!   time: driver_ns=N stack_ns=N copy_ns=N rx=N tx=N interrupts=N
-//! ```
-//!
-//! (totals since boot; the benchmark takes the difference over a phase).
+//! guest's time counters, totals since boot read from `ifconfig` ([`GuestTime`], in
+//! `harness::ifconfig`); the benchmark takes their difference over a phase.
 
 use std::time::{Duration, Instant};
+
+pub use harness::ifconfig::GuestTime;
 
 /// The CPU time (user + system) this process has used so far, all threads together.
 pub fn cpu_time() -> Duration {
@@ -73,113 +70,9 @@ impl Meter {
     }
 }
 
-/// The guest's time counters (one `time:` line of `ifconfig`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GuestTime {
-    /// Nanoseconds in the NIC driver, as the kernel counts them.
-    pub driver_ns: u64,
-    /// Nanoseconds in the network stack.
-    pub stack_ns: u64,
-    /// Nanoseconds copying between user memory and the kernel (socket calls).
-    pub copy_ns: u64,
-    /// Frames received.
-    pub rx: u64,
-    /// Frames sent.
-    pub tx: u64,
-    /// NIC interrupts taken.
-    pub interrupts: u64,
-}
-
-impl GuestTime {
-    /// The `time:` line in `ifconfig`'s output, if there is one with every field.
-    pub fn parse(ifconfig: &str) -> Option<GuestTime> {
-        let line = ifconfig
-            .lines()
-            .find_map(|l| l.trim_start().strip_prefix("time:"))?;
-        let field = |key: &str| -> Option<u64> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?
-                .parse()
-                .ok()
-        };
-        Some(GuestTime {
-            driver_ns: field("driver_ns")?,
-            stack_ns: field("stack_ns")?,
-            copy_ns: field("copy_ns")?,
-            rx: field("rx")?,
-            tx: field("tx")?,
-            interrupts: field("interrupts")?,
-        })
-    }
-
-    /// What the counters grew by since `earlier`.
-    pub fn since(&self, earlier: &GuestTime) -> GuestTime {
-        GuestTime {
-            driver_ns: self.driver_ns.saturating_sub(earlier.driver_ns),
-            stack_ns: self.stack_ns.saturating_sub(earlier.stack_ns),
-            copy_ns: self.copy_ns.saturating_sub(earlier.copy_ns),
-            rx: self.rx.saturating_sub(earlier.rx),
-            tx: self.tx.saturating_sub(earlier.tx),
-            interrupts: self.interrupts.saturating_sub(earlier.interrupts),
-        }
-    }
-
-    /// Frames moved, both ways.
-    pub fn packets(&self) -> u64 {
-        self.rx + self.tx
-    }
-
-    /// Frames (received and sent) per NIC interrupt.
-    pub fn packets_per_interrupt(&self) -> f64 {
-        ratio(self.packets(), self.interrupts)
-    }
-
-    /// Nanoseconds per frame (received or sent) in the driver, the stack and the user copy.
-    pub fn ns_per_packet(&self) -> [f64; 3] {
-        [self.driver_ns, self.stack_ns, self.copy_ns].map(|ns| ratio(ns, self.packets()))
-    }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        f64::NAN
-    } else {
-        a as f64 / b as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_time_line_is_parsed_and_differenced() {
-        let before = "e1000:\n  interrupts 4\n  time: driver_ns=100 stack_ns=200 copy_ns=30 rx=2 tx=1 interrupts=3\n";
-        let after = "  time: driver_ns=1100 stack_ns=4200 copy_ns=530 rx=52 tx=51 interrupts=23\n";
-        let d = GuestTime::parse(after)
-            .unwrap()
-            .since(&GuestTime::parse(before).unwrap());
-        assert_eq!(
-            d,
-            GuestTime {
-                driver_ns: 1000,
-                stack_ns: 4000,
-                copy_ns: 500,
-                rx: 50,
-                tx: 50,
-                interrupts: 20
-            }
-        );
-        assert_eq!(d.packets_per_interrupt(), 5.0);
-        assert_eq!(d.ns_per_packet(), [10.0, 40.0, 5.0]);
-    }
-
-    #[test]
-    fn a_missing_or_partial_time_line_is_none() {
-        assert_eq!(GuestTime::parse("e1000:\n  interrupts 4\n"), None);
-        assert_eq!(GuestTime::parse("  time: driver_ns=1 rx=2\n"), None);
-        assert!(GuestTime::default().packets_per_interrupt().is_nan());
-    }
 
     #[test]
     fn the_meter_sees_this_process_work() {

@@ -2,7 +2,9 @@
 //!
 //! - [`console`]: a child process's output as a buffer with a cursor; `expect`, `send_line`,
 //!   `wait_exit`, panic detection and logs kept for failed runs.
-//! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher.
+//! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher;
+//!   [`session`]: one test's machine from boot to power-off, with its card, capture and failures.
+//! - [`ifconfig`]: `ifconfig`'s output read (frame, drop and time counters).
 //! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
 //!   responder on 127.0.0.1.
 //! - [`wire`]: the L2 wire, where the harness is the guest's whole network (raw Ethernet frames).
@@ -13,12 +15,15 @@
 
 pub mod console;
 pub mod dns;
+pub mod ifconfig;
 pub mod lab;
 pub mod qemu;
+pub mod session;
 pub mod wire;
 
 pub use console::{Console, Pattern};
 pub use qemu::{Artifacts, Qemu, QemuBuilder};
+pub use session::Session;
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, TcpListener};

@@ -15,12 +15,14 @@
 //!   field; `parse`: what the guest sends, read with smoltcp's wire module, every length and
 //!   checksum checked; `describe`: one line about a frame for error messages.
 //! - [`bad`]: the catalogue of bad frames the `net_wire` test sends, each with the drop reasons
-//!   it allows, and the accounting that checks the guest's counters against them.
+//!   it allows; [`accounting`]: whether the guest's counters match what a group sent.
 //!
 //! Everything is bounded: the queue, the waits, the reader's lifetime (it stops when the wire is
 //! dropped).
 
+pub mod accounting;
 mod answer;
+pub mod bad;
 
 mod build;
 mod describe;
