@@ -1,4 +1,4 @@
-//! Two guests on one Ethernet link (DESIGN §6, topology 3, "pair"), one with each network card.
+//! Two guests on one Ethernet link with nothing else on it, one with each network card.
 //!
 //! Guest A (E1000, 52:54:00:00:03:01) listens on a `-netdev stream` socket on 127.0.0.1 and
 //! guest B (virtio-net, 52:54:00:00:03:02) connects to it ([`harness::qemu::Link`]): the link
@@ -17,8 +17,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
-use harness::qemu::{Artifacts, BOOT_TIMEOUT, Link, Nic};
-use harness::{Pattern, Qemu};
+use harness::qemu::{BOOT_TIMEOUT, Link, Nic};
+use harness::{Pattern, Qemu, Session};
 
 /// One guest command; TCG on two busy cores is slow.
 const CMD: Duration = Duration::from_secs(120);
@@ -63,41 +63,23 @@ fn pattern_sum(len: usize) -> u32 {
 }
 
 /// Starts `g`'s machine on `link`, listening or connecting, with its address on the kernel
-/// command line and a pcap of its NIC in its directory.
-fn start(g: &Guest, link: Link, listen: bool) -> Result<Qemu> {
+/// command line and a capture of its NIC.
+fn start(g: &Guest, link: Link, listen: bool) -> Result<Session> {
     let netdev = if listen {
         link.listen_netdev("net0")
     } else {
         link.connect_netdev("net0")
     };
-    Qemu::builder(&format!("net_l2_{}", g.nic.name()))
-        .net([
-            "-netdev".to_string(),
-            netdev,
-            "-device".to_string(),
-            g.nic.device_with_mac(g.mac),
-            "-object".to_string(),
-            "filter-dump,id=f0,netdev=net0,file=net.pcap".to_string(),
-        ])
-        .arg("-append")
-        .arg(format!("net.ip={}/24 net.gw=none", g.ip))
+    Session::builder(&format!("net_l2_{}", g.nic.name()))
+        .nic_with_mac(g.nic, g.mac, netdev)
+        .append(format!("net.ip={}/24 net.gw=none", g.ip))
         .spawn()
 }
 
-/// Waits for `q`'s shell and checks that the kernel took the card and the address it was given.
-fn booted(q: &mut Qemu, g: &Guest) -> Result<()> {
-    q.expect("init: starting sh", BOOT_TIMEOUT)?;
-    q.expect("$ ", BOOT_TIMEOUT)?;
-    let out = q.output();
-    for line in [
-        format!("net: {} mac {}", g.nic.kernel_name(), g.mac),
-        format!("net: addr {}/24 gw None", g.ip),
-    ] {
-        if !out.contains(&line) {
-            return Err(q.fail(&format!("no {line:?} line at boot")));
-        }
-    }
-    Ok(())
+/// Waits for `s`'s shell and checks that the kernel took the card and the address it was given.
+fn booted(s: &mut Session, g: &Guest) -> Result<()> {
+    s.wait_boot()?;
+    s.want_boot_line(&format!("net: addr {}/24 gw None", g.ip))
 }
 
 /// Runs `line` on `q` and checks that its output contains every one of `want`.
@@ -179,7 +161,7 @@ fn one_way(x: &mut Qemu, y: &mut Qemu, to: &Guest, name: &str, port: u16) -> Res
 }
 
 /// Every step each way, then both machines power off.
-fn steps(a: &mut Qemu, b: &mut Qemu) -> Result<()> {
+fn steps(a: &mut Session, b: &mut Session) -> Result<()> {
     one_way(a, b, &B, "A to B", TCP_PORTS[0])?;
     one_way(b, a, &A, "B to A", TCP_PORTS[1])?;
     for (q, g) in [(&mut *a, &A), (&mut *b, &B)] {
@@ -187,25 +169,8 @@ fn steps(a: &mut Qemu, b: &mut Qemu) -> Result<()> {
         let out = q.run("ifconfig", CMD)?;
         eprintln!("net_l2: {} ifconfig:\n{out}", g.nic.name());
     }
-    for q in [a, b] {
-        q.send_line("halt")?;
-        ensure!(
-            q.wait_exit(Duration::from_secs(20)) == Some(0),
-            "halt did not power off"
-        );
-    }
-    Ok(())
-}
-
-/// Copies the machine's capture next to its console log.
-fn keep_pcap(q: &Qemu, g: &Guest) {
-    let logs = Artifacts::from_env().log_dir;
-    let to = logs.join(format!("net_l2_{}.pcap", g.nic.name()));
-    if std::fs::create_dir_all(&logs).is_ok()
-        && std::fs::copy(q.dir().join("net.pcap"), &to).is_ok()
-    {
-        eprintln!("pcap kept at {}", to.display());
-    }
+    a.halt()?;
+    b.halt()
 }
 
 #[test]
@@ -224,8 +189,8 @@ fn net_l2_pair() -> Result<()> {
             steps(&mut a, &mut b)
         });
     if let Err(e) = result {
-        keep_pcap(&a, &A);
-        keep_pcap(&b, &B);
+        a.keep_pcap();
+        b.keep_pcap();
         let a_tail = a.fail("guest A (e1000)");
         let b_tail = b.fail("guest B (virtio-net)");
         return Err(anyhow!("{e:#}\n\n{a_tail:#}\n\n{b_tail:#}"));
