@@ -74,8 +74,8 @@ pub fn build(opts: &BuildOpts) -> Result<Paths> {
     Ok(paths)
 }
 
-/// Installs the riscv target if this toolchain lacks it (DESIGN §3: rust-toolchain.toml alone does
-/// not install it on these machines).
+/// Installs the riscv target if this toolchain lacks it (rust-toolchain.toml alone does not
+/// install it on every machine).
 pub fn ensure_target() -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])

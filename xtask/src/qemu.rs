@@ -12,7 +12,7 @@ use crate::cmd;
 use crate::{Nic, QemuOpts};
 use harness::qemu::{QEMU, machine_args};
 
-/// The command that installs QEMU on Debian 12 (QEMU 7.2 with user networking; DESIGN §3).
+/// The command that installs QEMU on Debian 12 (QEMU 7.2 with user networking).
 const INSTALL_QEMU: &str =
     "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc";
 

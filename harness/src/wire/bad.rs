@@ -46,9 +46,9 @@ pub fn udp_to_echo(len: usize) -> Vec<u8> {
     udp_frame(40000, ECHO_PORT, &pattern(len, 3))
 }
 
-/// `len` bytes that differ from one `seed` to another, so a reply cannot pass with stale data.
-pub fn pattern(len: usize, seed: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + seed) as u8).collect()
+/// `len` bytes that differ from one `salt` to another, so a reply cannot pass with stale data.
+pub fn pattern(len: usize, salt: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + salt) as u8).collect()
 }
 
 /// `frame` with its IP header changed by `patch`, and the header checksum fixed so that the
