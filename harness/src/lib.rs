@@ -8,6 +8,7 @@
 //! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
 //!   responder on 127.0.0.1.
 //! - [`wire`]: the L2 wire, where the harness is the guest's whole network (raw Ethernet frames).
+//! - [`socktest`]: the pattern and checksum of the guest's `socktest` transfers.
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
 //! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
@@ -19,6 +20,7 @@ pub mod ifconfig;
 pub mod lab;
 pub mod qemu;
 pub mod session;
+pub mod socktest;
 pub mod wire;
 
 pub use console::{Console, Pattern};

@@ -11,7 +11,7 @@
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context, Result, ensure};
 
 use crate::Qemu;
 use crate::qemu::{Artifacts, BOOT_TIMEOUT, Nic, QemuBuilder};
@@ -147,6 +147,27 @@ impl Session {
             return Err(self.q.fail(&format!("no {line:?} line at boot")));
         }
         Ok(())
+    }
+
+    /// Runs `line` at the shell and fails (keeping the log) unless its output contains every
+    /// one of `want`.
+    pub fn run_want(&mut self, line: &str, timeout: Duration, want: &[&str]) -> Result<String> {
+        let out = self.q.run(line, timeout)?;
+        for w in want {
+            if !out.contains(w) {
+                return Err(self.q.fail(&format!("`{line}`: no {w:?} in:\n{out}")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The number of free pages `free` prints.
+    pub fn free_pages(&mut self, timeout: Duration) -> Result<i64> {
+        let out = self.q.run("free", timeout)?;
+        out.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("unexpected `free` output {out:?}"))
     }
 
     /// Notes a failure; the test goes on and [`finish`](Self::finish) reports it.

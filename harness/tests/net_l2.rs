@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
 use harness::qemu::{BOOT_TIMEOUT, Link, Nic};
-use harness::{Pattern, Qemu, Session};
+use harness::socktest::pattern_sum;
+use harness::{Pattern, Session};
 
 /// One guest command; TCG on two busy cores is slow.
 const CMD: Duration = Duration::from_secs(120);
@@ -50,18 +51,6 @@ const B: Guest = Guest {
     ip: "10.0.3.2",
 };
 
-/// socktest's pattern: byte i of a transfer.
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(7) + i / 4093) as u8
-}
-
-/// socktest's checksum: 32-bit FNV-1a of the first `len` bytes of the pattern.
-fn pattern_sum(len: usize) -> u32 {
-    (0..len).fold(0x811c_9dc5u32, |h, i| {
-        (h ^ u32::from(pattern(i))).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// Starts `g`'s machine on `link`, listening or connecting, with its address on the kernel
 /// command line and a capture of its NIC.
 fn start(g: &Guest, link: Link, listen: bool) -> Result<Session> {
@@ -82,21 +71,9 @@ fn booted(s: &mut Session, g: &Guest) -> Result<()> {
     s.want_boot_line(&format!("net: addr {}/24 gw None", g.ip))
 }
 
-/// Runs `line` on `q` and checks that its output contains every one of `want`.
-fn run_want(q: &mut Qemu, line: &str, timeout: Duration, want: &[&str]) -> Result<String> {
-    let out = q.run(line, timeout)?;
-    for w in want {
-        if !out.contains(w) {
-            return Err(q.fail(&format!("`{line}` did not print {w:?}")));
-        }
-    }
-    Ok(out)
-}
-
 /// `from` pings `to`: every request answered.
-fn ping(from: &mut Qemu, to: &Guest) -> Result<()> {
-    let out = run_want(
-        from,
+fn ping(from: &mut Session, to: &Guest) -> Result<()> {
+    let out = from.run_want(
         &format!("ping -c {PINGS} {}", to.ip),
         CMD,
         &[&format!(
@@ -112,7 +89,7 @@ fn ping(from: &mut Qemu, to: &Guest) -> Result<()> {
 }
 
 /// `client` sends a line to `udpecho` on `server` with `nc -u`, which must print it back.
-fn udp(server: &mut Qemu, client: &mut Qemu, to: &Guest, text: &str) -> Result<()> {
+fn udp(server: &mut Session, client: &mut Session, to: &Guest, text: &str) -> Result<()> {
     server.send_line(&format!("udpecho {UDP_PORT} &"))?;
     server.expect(format!("udpecho: echoing on port {UDP_PORT}").as_str(), CMD)?;
     let out = client.run(
@@ -127,12 +104,11 @@ fn udp(server: &mut Qemu, client: &mut Qemu, to: &Guest, text: &str) -> Result<(
 
 /// `client` sends [`BULK`] bytes over TCP to `socktest sink` on `server`; both sides must count
 /// every byte and agree with the harness on the checksum.
-fn tcp(server: &mut Qemu, client: &mut Qemu, to: &Guest, port: u16) -> Result<()> {
+fn tcp(server: &mut Session, client: &mut Session, to: &Guest, port: u16) -> Result<()> {
     let sum = pattern_sum(BULK);
     server.send_line(&format!("socktest sink {port} &"))?;
     server.expect(format!("socktest sink: listening on {port}").as_str(), CMD)?;
-    run_want(
-        client,
+    client.run_want(
         &format!("socktest tx {} {port} {BULK}", to.ip),
         TRANSFER,
         &[&format!("socktest tx: sent {BULK} sum {sum:08x}")],
@@ -146,7 +122,7 @@ fn tcp(server: &mut Qemu, client: &mut Qemu, to: &Guest, port: u16) -> Result<()
 }
 
 /// Ping, UDP and TCP from `x` to `y` (addressed as `to`), timing each.
-fn one_way(x: &mut Qemu, y: &mut Qemu, to: &Guest, name: &str, port: u16) -> Result<()> {
+fn one_way(x: &mut Session, y: &mut Session, to: &Guest, name: &str, port: u16) -> Result<()> {
     let t = Instant::now();
     ping(x, to).with_context(|| format!("ping {name}"))?;
     eprintln!("net_l2: ping {name}: {:.1?}", t.elapsed());

@@ -164,20 +164,12 @@ impl Lab {
         }
     }
 
-    fn free_pages(&mut self) -> Result<i64> {
-        let out = self.run("free")?;
-        out.split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected `free` output {out:?}"))
-    }
-
     /// The lab's grader: `nettest grade` with `nettest.py grade` on the host.
     fn grade(&mut self) -> Result<()> {
         let host = self.role(Role::Grade)?;
-        let before = self.free_pages()?;
+        let before = self.s.free_pages(TEST_TIMEOUT)?;
         let out = self.run(&self.nettest("grade"))?;
-        let after = self.free_pages()?;
+        let after = self.s.free_pages(TEST_TIMEOUT)?;
         eprintln!("free pages before and after `nettest grade`: {before} {after}");
         self.want_host("grade", &host, "txone: OK");
         let console = self.s.output();

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use harness::dns::DnsResponder;
 use harness::qemu::Nic;
-use harness::{Qemu, Session, free_port};
+use harness::socktest::{Fnv, fnv, pattern_bytes};
+use harness::{Session, free_port};
 
 /// One guest command: TCG on two busy cores is slow.
 const CMD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,33 +35,6 @@ const WEB_FILE: usize = 200 * 1024;
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 3;
 const CYCLES: usize = 3000;
-
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(7) + i / 4093) as u8
-}
-
-struct Fnv(u32);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0x811c9dc5)
-    }
-    fn add(&mut self, b: &[u8]) {
-        for &c in b {
-            self.0 = (self.0 ^ u32::from(c)).wrapping_mul(0x0100_0193);
-        }
-    }
-}
-
-fn pattern_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(pattern).collect()
-}
-
-fn fnv(b: &[u8]) -> u32 {
-    let mut f = Fnv::new();
-    f.add(b);
-    f.0
-}
 
 fn listener() -> Result<(TcpListener, u16)> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
@@ -261,12 +235,8 @@ fn http_session(port: u16, index: &[u8]) -> Result<()> {
 }
 
 /// Runs `line` and fails unless the output has `want`.
-fn run_want(q: &mut Qemu, line: &str, want: &str) -> Result<String> {
-    let out = q.run(line, CMD_TIMEOUT)?;
-    if !out.contains(want) {
-        return Err(q.fail(&format!("`{line}`: no {want:?} in:\n{out}")));
-    }
-    Ok(out)
+fn run_want(q: &mut Session, line: &str, want: &str) -> Result<String> {
+    q.run_want(line, CMD_TIMEOUT, &[want])
 }
 
 fn sockets(nic: Nic) -> Result<()> {
@@ -289,7 +259,7 @@ fn sockets(nic: Nic) -> Result<()> {
 }
 
 fn steps(
-    q: &mut Qemu,
+    q: &mut Session,
     dns: &DnsResponder,
     fwd_http: u16,
     fwd_sink: u16,
@@ -472,10 +442,4 @@ fn net_sockets_virtio() -> Result<()> {
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn net_sockets_e1000() -> Result<()> {
     sockets(Nic::E1000)
-}
-
-#[test]
-fn pattern_checksum_is_stable() {
-    assert_eq!(fnv(b""), 0x811c9dc5);
-    assert_eq!(fnv(b"a"), 0xe40c292c);
 }

@@ -86,14 +86,6 @@ impl Run {
         Ok(c)
     }
 
-    fn free_pages(&mut self) -> Result<i64> {
-        let out = self.s.run("free", CMD)?;
-        out.split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected `free` output {out:?}"))
-    }
-
     /// Frames the guest sent that no exchange asked for, as a failure.
     fn nothing_unexpected(&mut self, after: &str) {
         let extra = self.wire.take_unmatched();
@@ -262,13 +254,13 @@ fn suite(run: &mut Run) -> Result<()> {
     run.udp()?;
     run.ping_the_wire()?;
 
-    let free_before = run.free_pages()?;
+    let free_before = run.s.free_pages(CMD)?;
     for (name, frames) in GROUPS {
         run.group(name, frames(), None)?;
     }
     run.group("flood", bad::flood(), Some(FLOOD_TIME))?;
     run.ifconfig(true)?;
-    let free_after = run.free_pages()?;
+    let free_after = run.s.free_pages(CMD)?;
     eprintln!("free pages before and after the bad input: {free_before} {free_after}");
     if free_before != free_after {
         run.s.note(format!(
