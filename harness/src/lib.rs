@@ -11,8 +11,8 @@
 //! - [`socktest`]: the pattern and checksum of the guest's `socktest` transfers.
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
-//! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
-//! building the kernel, the user programs and the image.
+//! The integration tests in `tests/` boot one machine each through a [`Session`]; `cargo xtask
+//! test` runs them after building the kernel, the user programs and the image.
 
 pub mod console;
 pub mod dns;
