@@ -17,7 +17,7 @@ pub struct Search {
 
 /// Finds the highest target rate in `range` whose try delivers at least `threshold` of its
 /// datagrams: tries the top, then the bottom, then bisects (geometric midpoints) until the bracket
-/// is within [`SEARCH_PRECISION`] or after [`SEARCH_MAX_TRIES`] bisections. `prior` tries (of an
+/// is within `SEARCH_PRECISION` or after `SEARCH_MAX_TRIES` bisections. `prior` tries (of an
 /// earlier search) narrow the bracket first and are not repeated.
 pub fn search(
     range: (f64, f64),

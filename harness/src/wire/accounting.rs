@@ -32,7 +32,7 @@ impl WireStats {
 /// - each frame the stack saw is a good one or a stack drop, and good ones are missing only if
 ///   the ring was full (`ifconfig`'s drops add up);
 /// - the frames can be matched to the counters: each to one reason it allows, to the ring, or to
-///   the filters if it may vanish, giving exactly the counts that moved ([`matches_reasons`]);
+///   the filters if it may vanish, giving exactly the counts that moved (`matches_reasons`);
 /// - the guest sent exactly what reached the wire (replies and ARP requests, nothing else);
 /// - when nothing vanished and every frame was at least 60 bytes (so no NIC pads it), the
 ///   stack counted exactly the bytes sent.

@@ -34,9 +34,9 @@ pub struct WireStats {
     pub sent_bytes: u64,
     /// Frames read from QEMU, including the ARP requests the reader answered.
     pub received: u64,
-    /// The guest's ARP requests for [`HOST_IP`] the reader answered.
+    /// The guest's ARP requests for [`HOST_IP`](super::HOST_IP) the reader answered.
     pub arp_answered: u64,
-    /// The guest's echo requests to [`HOST_IP`] the reader answered.
+    /// The guest's echo requests to [`HOST_IP`](super::HOST_IP) the reader answered.
     pub echo_answered: u64,
     /// Guest frames dropped because [`QUEUE_LIMIT`] frames were already waiting.
     pub overflowed: u64,
