@@ -1,9 +1,10 @@
-//! A tiny DNS responder on 127.0.0.1, the resolver of every test (DESIGN §7: no test asks a real one).
+//! A tiny DNS responder on 127.0.0.1, the resolver of every test: no test asks a real one, so
+//! nothing leaves the machine.
 //!
 //! It answers standard queries from a fixed table of A records, by default the net lab's one
 //! (`pdos.csail.mit.edu` → 128.52.129.126). A reply copies the question, points its answer's name at
 //! it (`0xc00c`), has no authority section, and echoes an EDNS OPT record only when the query had
-//! one: exactly what the lab's strict checker accepts (course-labs §1.5). Unknown names get
+//! one: exactly what the lab's strict checker (`nettest`'s `dns`) accepts. Unknown names get
 //! NXDOMAIN; known names asked for another type get an empty NOERROR. The guest reaches it as
 //! 10.0.2.2:[`DnsResponder::port`] through QEMU's user network.
 

@@ -2,25 +2,30 @@
 //!
 //! - [`console`]: a child process's output as a buffer with a cursor; `expect`, `send_line`,
 //!   `wait_exit`, panic detection and logs kept for failed runs.
-//! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher.
+//! - [`qemu`]: the machine's command line, per-test disk images and the [`Qemu`] launcher;
+//!   [`session`]: one test's machine from boot to power-off, with its card, capture and failures.
+//! - [`ifconfig`]: `ifconfig`'s output read (frame, drop and time counters).
 //! - [`lab`]: the host side of the MIT net lab (its `nettest.py` roles); [`dns`]: the tests' DNS
 //!   responder on 127.0.0.1.
 //! - [`wire`]: the L2 wire, where the harness is the guest's whole network (raw Ethernet frames).
-//! - [`bench`]: the network benchmark behind `cargo xtask bench`, and its reports.
+//! - [`socktest`]: the pattern and checksum of the guest's `socktest` transfers.
 //! - [`free_port`]: loopback ports for network tests; [`shell_words`]: command lines for logs.
 //!
-//! The integration tests in `tests/` boot one machine each; `cargo xtask test` runs them after
-//! building the kernel, the user programs and the image.
+//! The integration tests in `tests/` boot one machine each through a [`Session`]; `cargo xtask
+//! test` runs them after building the kernel, the user programs and the image.
 
-pub mod bench;
 pub mod console;
 pub mod dns;
+pub mod ifconfig;
 pub mod lab;
 pub mod qemu;
+pub mod session;
+pub mod socktest;
 pub mod wire;
 
 pub use console::{Console, Pattern};
 pub use qemu::{Artifacts, Qemu, QemuBuilder};
+pub use session::Session;
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, TcpListener};

@@ -2,7 +2,7 @@
 //!
 //! Every [`Qemu`] gets its own temporary directory with its own file system image, so tests never
 //! share a disk and may write to it freely. The machine is the `virt` board with `-bios none`
-//! (DESIGN §3), the disk a virtio-mmio block device in slot 0, and the console the UART on stdio.
+//! (the kernel runs from reset, as xv6's does), the disk a virtio-mmio block device in slot 0, and the console the UART on stdio.
 //! The build products come from `cargo xtask build`, located through the `XV6NET_*` environment
 //! variables that `cargo xtask test` sets (see [`Artifacts`]).
 
@@ -586,7 +586,7 @@ impl Nic {
     }
 }
 
-/// An Ethernet link between two machines (DESIGN §6, topology 3): QEMU's `-netdev stream` over
+/// An Ethernet link between two machines (the `net_l2` test): QEMU's `-netdev stream` over
 /// TCP on 127.0.0.1, the first machine listening and the second connecting. Frames cross it as
 /// they are, with nothing else on the link.
 ///

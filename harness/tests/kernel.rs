@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use harness::Qemu;
+use harness::{Qemu, Session};
 
 /// A shell command that does little work.
 const CMD: Duration = Duration::from_secs(60);
@@ -23,7 +23,7 @@ fn run_lines(q: &mut Qemu, line: &str) -> Result<Vec<String>> {
 #[test]
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn boots_to_shell() -> Result<()> {
-    let mut q = Qemu::shell("boots_to_shell")?;
+    let mut q = Session::shell("boots_to_shell")?;
     assert_eq!(run_lines(&mut q, "echo hello xv6net")?, ["hello xv6net"]);
 
     let names: Vec<String> = run_lines(&mut q, "ls")?
@@ -39,13 +39,7 @@ fn boots_to_shell() -> Result<()> {
 
     assert_eq!(run_lines(&mut q, "echo hi | wc")?, ["1 1 3"]);
 
-    q.send_line("halt")?;
-    assert_eq!(
-        q.wait_exit(Duration::from_secs(20)),
-        Some(0),
-        "halt did not power off"
-    );
-    Ok(())
+    q.halt()
 }
 
 /// A script exercising the shell's syntax: redirection, pipes, `;`, `&`, parentheses, `cd` in a
@@ -83,9 +77,9 @@ fn shell_script() -> Result<()> {
         .iter()
         .flat_map(|(_, out)| out.iter().copied())
         .collect();
-    let mut q = Qemu::builder("shell_script")
+    let mut q = Session::builder("shell_script")
         .file("script.sh", script)
-        .spawn_shell()?;
+        .boot()?;
 
     assert_eq!(run_lines(&mut q, "sh script.sh")?, expected);
 
@@ -105,7 +99,7 @@ fn shell_script() -> Result<()> {
 #[test]
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn c_program_runs() -> Result<()> {
-    let mut q = Qemu::shell("c_program_runs")?;
+    let mut q = Session::shell("c_program_runs")?;
     let names = run_lines(&mut q, "ls")?;
     ensure!(
         names.iter().any(|l| l.starts_with("ctest ")),

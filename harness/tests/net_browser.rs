@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use harness::qemu::{Artifacts, Nic};
-use harness::{Qemu, free_port};
+use harness::{Session, free_port};
 
 /// One guest command: TCG on two busy cores is slow.
 const CMD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -264,12 +264,9 @@ fn browse(nic: Nic) -> Result<()> {
     let bin = chromium()?;
     let port = free_port()?;
     let netdev = format!("user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:80");
-    let mut q = Qemu::builder(&format!("net_browser_{}", nic.name()))
-        .net(["-netdev", &netdev, "-device", nic.device()])
-        .spawn_shell()?;
-    if q.output().contains("net: no network card found") {
-        return Err(q.fail("the kernel found no network card"));
-    }
+    let mut q = Session::builder(&format!("net_browser_{}", nic.name()))
+        .nic(nic, netdev)
+        .boot()?;
     q.send_line("httpd &")?;
     q.expect("httpd: serving / on port 80", CMD_TIMEOUT)?;
     if let Err(e) = wait_serving(port) {

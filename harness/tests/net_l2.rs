@@ -1,4 +1,4 @@
-//! Two guests on one Ethernet link (DESIGN §6, topology 3, "pair"), one with each network card.
+//! Two guests on one Ethernet link with nothing else on it, one with each network card.
 //!
 //! Guest A (E1000, 52:54:00:00:03:01) listens on a `-netdev stream` socket on 127.0.0.1 and
 //! guest B (virtio-net, 52:54:00:00:03:02) connects to it ([`harness::qemu::Link`]): the link
@@ -17,8 +17,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
-use harness::qemu::{Artifacts, BOOT_TIMEOUT, Link, Nic};
-use harness::{Pattern, Qemu};
+use harness::qemu::{BOOT_TIMEOUT, Link, Nic};
+use harness::socktest::pattern_sum;
+use harness::{Pattern, Session};
 
 /// One guest command; TCG on two busy cores is slow.
 const CMD: Duration = Duration::from_secs(120);
@@ -50,71 +51,29 @@ const B: Guest = Guest {
     ip: "10.0.3.2",
 };
 
-/// socktest's pattern: byte i of a transfer.
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(7) + i / 4093) as u8
-}
-
-/// socktest's checksum: 32-bit FNV-1a of the first `len` bytes of the pattern.
-fn pattern_sum(len: usize) -> u32 {
-    (0..len).fold(0x811c_9dc5u32, |h, i| {
-        (h ^ u32::from(pattern(i))).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// Starts `g`'s machine on `link`, listening or connecting, with its address on the kernel
-/// command line and a pcap of its NIC in its directory.
-fn start(g: &Guest, link: Link, listen: bool) -> Result<Qemu> {
+/// command line and a capture of its NIC.
+fn start(g: &Guest, link: Link, listen: bool) -> Result<Session> {
     let netdev = if listen {
         link.listen_netdev("net0")
     } else {
         link.connect_netdev("net0")
     };
-    Qemu::builder(&format!("net_l2_{}", g.nic.name()))
-        .net([
-            "-netdev".to_string(),
-            netdev,
-            "-device".to_string(),
-            g.nic.device_with_mac(g.mac),
-            "-object".to_string(),
-            "filter-dump,id=f0,netdev=net0,file=net.pcap".to_string(),
-        ])
-        .arg("-append")
-        .arg(format!("net.ip={}/24 net.gw=none", g.ip))
+    Session::builder(&format!("net_l2_{}", g.nic.name()))
+        .nic_with_mac(g.nic, g.mac, netdev)
+        .append(format!("net.ip={}/24 net.gw=none", g.ip))
         .spawn()
 }
 
-/// Waits for `q`'s shell and checks that the kernel took the card and the address it was given.
-fn booted(q: &mut Qemu, g: &Guest) -> Result<()> {
-    q.expect("init: starting sh", BOOT_TIMEOUT)?;
-    q.expect("$ ", BOOT_TIMEOUT)?;
-    let out = q.output();
-    for line in [
-        format!("net: {} mac {}", g.nic.kernel_name(), g.mac),
-        format!("net: addr {}/24 gw None", g.ip),
-    ] {
-        if !out.contains(&line) {
-            return Err(q.fail(&format!("no {line:?} line at boot")));
-        }
-    }
-    Ok(())
-}
-
-/// Runs `line` on `q` and checks that its output contains every one of `want`.
-fn run_want(q: &mut Qemu, line: &str, timeout: Duration, want: &[&str]) -> Result<String> {
-    let out = q.run(line, timeout)?;
-    for w in want {
-        if !out.contains(w) {
-            return Err(q.fail(&format!("`{line}` did not print {w:?}")));
-        }
-    }
-    Ok(out)
+/// Waits for `s`'s shell and checks that the kernel took the card and the address it was given.
+fn booted(s: &mut Session, g: &Guest) -> Result<()> {
+    s.wait_boot()?;
+    s.want_boot_line(&format!("net: addr {}/24 gw None", g.ip))
 }
 
 /// `from` pings `to`: every request answered.
-fn ping(from: &mut Qemu, to: &Guest) -> Result<()> {
-    let out = run_want(
-        from,
+fn ping(from: &mut Session, to: &Guest) -> Result<()> {
+    let out = from.run_want(
         &format!("ping -c {PINGS} {}", to.ip),
         CMD,
         &[&format!(
@@ -130,7 +89,7 @@ fn ping(from: &mut Qemu, to: &Guest) -> Result<()> {
 }
 
 /// `client` sends a line to `udpecho` on `server` with `nc -u`, which must print it back.
-fn udp(server: &mut Qemu, client: &mut Qemu, to: &Guest, text: &str) -> Result<()> {
+fn udp(server: &mut Session, client: &mut Session, to: &Guest, text: &str) -> Result<()> {
     server.send_line(&format!("udpecho {UDP_PORT} &"))?;
     server.expect(format!("udpecho: echoing on port {UDP_PORT}").as_str(), CMD)?;
     let out = client.run(
@@ -145,12 +104,11 @@ fn udp(server: &mut Qemu, client: &mut Qemu, to: &Guest, text: &str) -> Result<(
 
 /// `client` sends [`BULK`] bytes over TCP to `socktest sink` on `server`; both sides must count
 /// every byte and agree with the harness on the checksum.
-fn tcp(server: &mut Qemu, client: &mut Qemu, to: &Guest, port: u16) -> Result<()> {
+fn tcp(server: &mut Session, client: &mut Session, to: &Guest, port: u16) -> Result<()> {
     let sum = pattern_sum(BULK);
     server.send_line(&format!("socktest sink {port} &"))?;
     server.expect(format!("socktest sink: listening on {port}").as_str(), CMD)?;
-    run_want(
-        client,
+    client.run_want(
         &format!("socktest tx {} {port} {BULK}", to.ip),
         TRANSFER,
         &[&format!("socktest tx: sent {BULK} sum {sum:08x}")],
@@ -164,7 +122,7 @@ fn tcp(server: &mut Qemu, client: &mut Qemu, to: &Guest, port: u16) -> Result<()
 }
 
 /// Ping, UDP and TCP from `x` to `y` (addressed as `to`), timing each.
-fn one_way(x: &mut Qemu, y: &mut Qemu, to: &Guest, name: &str, port: u16) -> Result<()> {
+fn one_way(x: &mut Session, y: &mut Session, to: &Guest, name: &str, port: u16) -> Result<()> {
     let t = Instant::now();
     ping(x, to).with_context(|| format!("ping {name}"))?;
     eprintln!("net_l2: ping {name}: {:.1?}", t.elapsed());
@@ -179,7 +137,7 @@ fn one_way(x: &mut Qemu, y: &mut Qemu, to: &Guest, name: &str, port: u16) -> Res
 }
 
 /// Every step each way, then both machines power off.
-fn steps(a: &mut Qemu, b: &mut Qemu) -> Result<()> {
+fn steps(a: &mut Session, b: &mut Session) -> Result<()> {
     one_way(a, b, &B, "A to B", TCP_PORTS[0])?;
     one_way(b, a, &A, "B to A", TCP_PORTS[1])?;
     for (q, g) in [(&mut *a, &A), (&mut *b, &B)] {
@@ -187,25 +145,8 @@ fn steps(a: &mut Qemu, b: &mut Qemu) -> Result<()> {
         let out = q.run("ifconfig", CMD)?;
         eprintln!("net_l2: {} ifconfig:\n{out}", g.nic.name());
     }
-    for q in [a, b] {
-        q.send_line("halt")?;
-        ensure!(
-            q.wait_exit(Duration::from_secs(20)) == Some(0),
-            "halt did not power off"
-        );
-    }
-    Ok(())
-}
-
-/// Copies the machine's capture next to its console log.
-fn keep_pcap(q: &Qemu, g: &Guest) {
-    let logs = Artifacts::from_env().log_dir;
-    let to = logs.join(format!("net_l2_{}.pcap", g.nic.name()));
-    if std::fs::create_dir_all(&logs).is_ok()
-        && std::fs::copy(q.dir().join("net.pcap"), &to).is_ok()
-    {
-        eprintln!("pcap kept at {}", to.display());
-    }
+    a.halt()?;
+    b.halt()
 }
 
 #[test]
@@ -224,8 +165,8 @@ fn net_l2_pair() -> Result<()> {
             steps(&mut a, &mut b)
         });
     if let Err(e) = result {
-        keep_pcap(&a, &A);
-        keep_pcap(&b, &B);
+        a.keep_pcap();
+        b.keep_pcap();
         let a_tail = a.fail("guest A (e1000)");
         let b_tail = b.fail("guest B (virtio-net)");
         return Err(anyhow!("{e:#}\n\n{a_tail:#}\n\n{b_tail:#}"));

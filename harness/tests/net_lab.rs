@@ -1,4 +1,5 @@
-//! The MIT net lab (course-labs §1) against each network card, in QEMU's user network.
+//! The MIT 6.1810 net lab (its `nettest` and the 2020 lab's `nettests`) against each network
+//! card, in QEMU's user network.
 //!
 //! One boot per NIC runs everything: first `nettest grade` as the lab's grader does on a fresh
 //! boot (host `txone: OK`; guest `arp_rx`/`ip_rx` lines, ping0..3, dns and free OK), then every
@@ -15,11 +16,10 @@ mod guest_wire;
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use harness::Qemu;
+use anyhow::{Context, Result};
+use harness::Session;
 use harness::dns::DnsResponder;
 use harness::lab::{LabPorts, LabServer, Limits, Role};
-use harness::qemu::Artifacts;
 use harness::qemu::Nic;
 
 /// One `nettest` run: a few seconds, but TCG on two busy cores can be slow.
@@ -103,49 +103,21 @@ const TESTS: [LabTest; 10] = [
     ),
 ];
 
-/// A booted guest with its host peers, collecting failures so one run reports all of them.
+/// A booted guest with its host peers; its session collects failures so one run reports all.
 struct Lab {
-    q: Qemu,
-    /// The test's name, which names its console log and pcap.
-    name: String,
+    s: Session,
     ports: LabPorts,
     dns: DnsResponder,
-    failures: Vec<String>,
 }
 
 impl Lab {
     fn boot(nic: Nic) -> Result<Lab> {
         let ports = LabPorts::free()?;
         let dns = DnsResponder::start().context("starting the DNS responder")?;
-        let name = format!("net_lab_{}", nic.name());
-        let mut q = Qemu::builder(&name)
-            .net([
-                "-netdev",
-                &ports.netdev_arg("net0"),
-                "-device",
-                nic.device(),
-                "-object",
-                // Relative to the machine's own directory; copied to the logs if the test fails.
-                "filter-dump,id=f0,netdev=net0,file=net.pcap",
-            ])
-            .spawn_shell()?;
-        if q.output().contains("net: no network card found") {
-            return Err(q.fail(&format!(
-                "the kernel found no network card ({} driver not on this branch?)",
-                nic.name()
-            )));
-        }
-        let banner = format!("net: {} mac 52:54:00:12:34:56", nic.kernel_name());
-        if !q.output().contains(&banner) {
-            return Err(q.fail(&format!("no {banner:?} line at boot")));
-        }
-        Ok(Lab {
-            q,
-            name,
-            ports,
-            dns,
-            failures: Vec::new(),
-        })
+        let s = Session::builder(&format!("net_lab_{}", nic.name()))
+            .nic(nic, ports.netdev_arg("net0"))
+            .boot()?;
+        Ok(Lab { s, ports, dns })
     }
 
     /// `nettest` with this lab's server port and resolver.
@@ -168,14 +140,14 @@ impl Lab {
 
     /// Runs `line` at the shell; a hang ends the whole run (the shell is stuck behind it).
     fn run(&mut self, line: &str) -> Result<String> {
-        self.q.run(line, TEST_TIMEOUT)
+        self.s.run(line, TEST_TIMEOUT)
     }
 
     /// Notes every line of `want` that is not a whole line of `out`.
     fn want_lines(&mut self, what: &str, out: &str, want: &[&str]) {
         for w in want {
             if !out.lines().any(|l| l.trim_end() == *w) {
-                self.failures.push(format!(
+                self.s.note(format!(
                     "{what}: no line {w:?} in the guest's output:\n{out}"
                 ));
             }
@@ -185,37 +157,29 @@ impl Lab {
     /// Notes a host line that did not come.
     fn want_host(&mut self, what: &str, host: &LabServer, line: &str) {
         if !host.wait_for(line, HOST_TIMEOUT) {
-            self.failures.push(format!(
+            self.s.note(format!(
                 "{what}: the host did not print {line:?} (it printed {:?})",
                 host.lines()
             ));
         }
     }
 
-    fn free_pages(&mut self) -> Result<i64> {
-        let out = self.run("free")?;
-        out.split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected `free` output {out:?}"))
-    }
-
     /// The lab's grader: `nettest grade` with `nettest.py grade` on the host.
     fn grade(&mut self) -> Result<()> {
         let host = self.role(Role::Grade)?;
-        let before = self.free_pages()?;
+        let before = self.s.free_pages(TEST_TIMEOUT)?;
         let out = self.run(&self.nettest("grade"))?;
-        let after = self.free_pages()?;
+        let after = self.s.free_pages(TEST_TIMEOUT)?;
         eprintln!("free pages before and after `nettest grade`: {before} {after}");
         self.want_host("grade", &host, "txone: OK");
-        let console = self.q.output();
+        let console = self.s.output();
         for line in [
             "arp_rx: received an ARP packet",
             "ip_rx: received an IP packet",
         ] {
             if !printed_by_kernel(&console, line) {
-                self.failures
-                    .push(format!("grade: the kernel never printed {line:?}"));
+                self.s
+                    .note(format!("grade: the kernel never printed {line:?}"));
             }
         }
         self.want_lines(
@@ -238,13 +202,13 @@ impl Lab {
     /// Every `nettest` test on its own, with the host role the lab pairs it with.
     fn each_test(&mut self) -> Result<()> {
         for t in &TESTS {
-            let before = self.failures.len();
+            let before = self.s.failures().len();
             self.one_test(t)?;
             // rxburst's one datagram for port 2000 arrives behind 32 for an unbound port; with
             // the lab's 16-descriptor E1000 ring, QEMU itself sometimes drops it (about 1 run in
             // 30, seen in pcaps). One retry tells that apart from a real loss, which repeats.
-            if t.name == "rxburst" && self.failures.len() > before {
-                let first = self.failures.split_off(before);
+            if t.name == "rxburst" && self.s.failures().len() > before {
+                let first = self.s.take_failures_from(before);
                 eprintln!("rxburst failed once, retrying: {first:?}");
                 self.one_test(t)?;
             }
@@ -300,8 +264,8 @@ impl Lab {
             self.ports.server
         ))?;
         if !udp.is_match(&traced) {
-            self.failures
-                .push(format!("nettrace: no udp line for ping0 in:\n{traced}"));
+            self.s
+                .note(format!("nettrace: no udp line for ping0 in:\n{traced}"));
         }
 
         let out = self.run("ifconfig")?;
@@ -316,21 +280,6 @@ impl Lab {
             ],
         );
         Ok(())
-    }
-
-    /// Powers off and reports every failure noted, keeping the pcap if there was one.
-    fn finish(mut self) -> Result<()> {
-        if self.failures.is_empty() {
-            self.q.send_line("halt")?;
-            if self.q.wait_exit(Duration::from_secs(20)) != Some(0) {
-                bail!("halt did not power off");
-            }
-            return Ok(());
-        }
-        let msg = self.failures.join("\n\n");
-        let err = self.q.fail(&msg);
-        keep_pcap(&self.q, &self.name);
-        Err(err)
     }
 }
 
@@ -356,17 +305,6 @@ fn printed_by_kernel(console: &str, line: &str) -> bool {
         })
 }
 
-/// Copies the machine's capture next to its console log (`NAME.log`) as `NAME.pcap`.
-fn keep_pcap(q: &Qemu, name: &str) {
-    let logs = Artifacts::from_env().log_dir;
-    let to = logs.join(format!("{name}.pcap"));
-    if std::fs::create_dir_all(&logs).is_ok()
-        && std::fs::copy(q.dir().join("net.pcap"), &to).is_ok()
-    {
-        eprintln!("pcap kept at {}", to.display());
-    }
-}
-
 fn lab(nic: Nic) -> Result<()> {
     let mut lab = Lab::boot(nic)?;
     let result = lab
@@ -375,11 +313,11 @@ fn lab(nic: Nic) -> Result<()> {
         .and_then(|()| lab.nettests())
         .and_then(|()| lab.tools(nic));
     if let Err(e) = result {
-        keep_pcap(&lab.q, &lab.name);
-        let _ = lab.q.fail("the lab run stopped early");
+        lab.s.keep_pcap();
+        let _ = lab.s.fail("the lab run stopped early");
         return Err(e);
     }
-    lab.finish()
+    lab.s.finish()
 }
 
 #[test]

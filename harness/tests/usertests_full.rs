@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use harness::Qemu;
+use harness::Session;
 
 #[test]
 #[ignore = "boots QEMU: run by `cargo xtask test`"]
 fn usertests_full() -> Result<()> {
-    let mut q = Qemu::shell("usertests_full")?;
+    let mut q = Session::shell("usertests_full")?;
     q.send_line("usertests")?;
     q.expect_verdict(Duration::from_secs(1200))
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: builds, then runs the network benchmark of `harness::bench` for each
+//! `cargo xtask bench`: builds, then runs the network benchmark of the `bench` crate for each
 //! configuration and writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg,
 //! latency.svg, throughput.svg} (docs/bench.md).
 //!
@@ -10,8 +10,8 @@
 
 use std::process::ExitCode;
 
+use ::bench::{self, Nic, Phases, Target, report};
 use anyhow::Result;
-use harness::bench::{self, Nic, Phases, Target, report};
 
 use crate::{BenchOpts, BuildOpts};
 

@@ -3,7 +3,7 @@
 //! try of every run, one series per configuration; `latency.svg`, the median and p99
 //! round-trip time against the offered rate, one colour per configuration (both axes
 //! logarithmic); and `throughput.svg`, bars of UDP zero-loss rate, TCP bulk and HTTP request
-//! rates per configuration, beside the ceilings and the targets.
+//! rates per configuration, beside the ceilings and the performance targets.
 
 use std::path::Path;
 
@@ -13,7 +13,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::Target;
-use super::report::{Run, median_spread};
+use crate::report::Run;
+use crate::summary::median_spread;
 
 /// Series colours, one per configuration in order of appearance.
 const COLOURS: [RGBColor; 6] = [
@@ -118,7 +119,7 @@ fn latency_points(runs: &[Run], config: &str, stat: fn(&super::Latency) -> f64) 
                 .filter_map(|r| r.result.latency.iter().find(|m| m.rate == l.rate))
                 .map(stat)
                 .collect();
-            super::report::median_spread(&values).map(|(m, _, _)| (l.rate, m))
+            median_spread(&values).map(|(m, _, _)| (l.rate, m))
         })
         .collect()
 }
@@ -133,7 +134,7 @@ const GUEST: RGBColor = RGBColor(31, 119, 180);
 const DEVICE: RGBColor = RGBColor(255, 127, 14);
 const HOST: RGBColor = RGBColor(127, 127, 127);
 const SECOND: RGBColor = RGBColor(44, 160, 44);
-/// The targets, drawn as vertical lines.
+/// The performance targets, drawn as vertical lines.
 const GOAL: RGBColor = RGBColor(214, 39, 40);
 
 /// The median over the runs of `config` of a figure some runs may lack.
@@ -279,7 +280,7 @@ fn bar_panel(
 
 /// Draws `throughput.svg` into `dir`: UDP zero-loss rates (guests in blue, the device ceilings in
 /// orange, the host's in grey), TCP bulk each way and HTTP request rates, the medians of the runs,
-/// each panel with the target.
+/// each panel with its performance target.
 pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
     let [udp, tcp, http] = throughput_bars(runs);
     let heights =
@@ -376,7 +377,7 @@ pub fn latency(dir: &Path, runs: &[Run]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Exchange, Latency, RunResult, Search};
+    use crate::{Exchange, Latency, RunResult, Search};
 
     fn run(config: &str) -> Run {
         let tries = [(50_000.0, 60), (1_000.0, 1000), (7_000.0, 300)]
@@ -399,7 +400,7 @@ mod tests {
             .to_vec();
         Run {
             target: Target::Guest {
-                nic: crate::bench::Nic::E1000,
+                nic: crate::Nic::E1000,
                 ring: Some(16),
             },
             config: config.into(),

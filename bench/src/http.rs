@@ -4,7 +4,7 @@
 //! (`Connection: close`). Blocking sockets with timeouts; the load stops at a request count or a
 //! duration, whichever comes first. A failed request (refused, reset, or no answer within
 //! [`REQUEST_TIMEOUT`]: slirp can leave a connection silent when the guest dropped its SYN) counts
-//! as an error, and its client waits [`RETRY_PAUSE`] and opens a new connection.
+//! as an error, and its client waits `RETRY_PAUSE` and opens a new connection.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -117,7 +117,7 @@ impl Conn {
 
 /// Runs `plan` against `addr` (on 127.0.0.1), asking for `path` each time.
 pub fn load(addr: SocketAddr, path: &str, plan: &HttpPlan) -> Result<HttpResult> {
-    super::ensure_loopback(addr)?;
+    crate::udp::ensure_loopback(addr)?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: {}\r\n\r\n",
         if plan.keep_alive {

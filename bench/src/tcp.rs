@@ -60,7 +60,7 @@ pub struct TcpResult {
 }
 
 fn connect(addr: SocketAddr) -> Result<TcpStream> {
-    super::ensure_loopback(addr)?;
+    crate::udp::ensure_loopback(addr)?;
     let s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(POLL))?;
