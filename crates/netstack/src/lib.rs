@@ -43,13 +43,11 @@ pub mod echo;
 mod fixtures;
 pub mod lab;
 mod phy;
-pub mod ring;
 pub mod socket;
 pub mod stack;
 mod syn_wait;
 mod tcp;
 pub mod trace;
-pub mod virtq;
 
 use core::fmt;
 
