@@ -382,14 +382,13 @@ impl Bsd<'_> {
 }
 
 impl Core {
-    /// Closes any socket (lab, BSD or query); false if `id` is not open.
+    /// Closes any socket (lab or BSD); false if `id` is not open.
     pub(crate) fn close_socket(&mut self, id: SocketId) -> bool {
         match self.table.remove(id) {
             Entry::Free => return false,
             Entry::Lab { handle, .. } => self.table.put_udp(&mut self.sockets, handle),
             Entry::Dgram(d) => self.dgram_release(d),
             Entry::Tcp(t) => self.tcp_release(t, false),
-            Entry::Query(q) => self.table.put_udp(&mut self.sockets, q.handle),
         }
         true
     }
@@ -418,10 +417,6 @@ impl Core {
             }
             Entry::Dgram(d) => self.dgram_readiness(d),
             Entry::Tcp(t) => self.tcp_readiness(t),
-            Entry::Query(q) => Readiness {
-                readable: q.is_done(),
-                ..Readiness::default()
-            },
         }
     }
 

@@ -20,8 +20,9 @@
 //! the frame straight into a TX slot lent by [`TxRing::transmit`].
 //!
 //! Beside the lab's ports, [`bsd`] offers BSD sockets (TCP in `tcp.rs`, UDP and
-//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client, [`dns`] a resolver, and
-//! [`bootargs`] the static address from the kernel command line.
+//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client, and [`bootargs`] the
+//! static address from the kernel command line. Names are resolved in user
+//! space, over a UDP socket.
 //!
 //! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
 //! `cargo test` on the host, two stacks talking over an in-memory link.
@@ -37,7 +38,6 @@ mod counters;
 pub mod device;
 mod dgram;
 pub mod dhcp;
-pub mod dns;
 pub mod echo;
 #[cfg(test)]
 mod fixtures;
@@ -57,7 +57,6 @@ pub use bsd::{Bsd, Readiness, Shutdown, SockKind};
 pub use counters::{Counters, DropReason, Drops};
 pub use device::{NetDevice, RxRing, TxRing};
 pub use dhcp::Lease;
-pub use dns::{QueryId, QueryStatus};
 pub use phy::Tracer;
 pub use socket::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
 pub use stack::{Config, NetStack, PollResult, RX_BUDGET, SocketCounts};

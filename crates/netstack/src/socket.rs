@@ -2,9 +2,9 @@
 //! in, and which one an arriving UDP datagram or ICMP echo belongs to.
 //!
 //! A slot holds one `Entry`: a net-lab port, a BSD datagram socket (UDP or ICMP
-//! echo), a BSD TCP socket, or a DNS query. Entries own their smoltcp sockets
-//! through handles; the kinds' operations live in `lab.rs`, `dgram.rs`, `tcp.rs`
-//! and `dns.rs`, this file only finds, counts and recycles.
+//! echo) or a BSD TCP socket. Entries own their smoltcp sockets through handles;
+//! the kinds' operations live in `lab.rs`, `dgram.rs` and `tcp.rs`, this file
+//! only finds, counts and recycles.
 //!
 //! smoltcp demultiplexes UDP by local port only, and ICMP echoes by identifier,
 //! and it drops silently when a buffer is full. So the choice of receiver and the
@@ -27,7 +27,6 @@ use smoltcp::wire::Ipv4Address;
 use crate::bsd::Readiness;
 use crate::counters::DropReason;
 use crate::dgram::{Dgram, Proto};
-use crate::dns::Query;
 use crate::tcp::Tcp;
 
 /// Most sockets open at once (one bit each in a [`SocketMask`]).
@@ -126,8 +125,6 @@ pub(crate) enum Entry {
     Dgram(Dgram),
     /// A BSD TCP socket.
     Tcp(Tcp),
-    /// A DNS query in flight, over its own UDP socket.
-    Query(Query),
 }
 
 impl Entry {
@@ -136,7 +133,6 @@ impl Entry {
         match self {
             Entry::Lab { state, .. } => Some(state.port()),
             Entry::Dgram(d) if d.proto == Proto::Udp => d.port(),
-            Entry::Query(q) => Some(q.port),
             _ => None,
         }
     }
@@ -149,7 +145,6 @@ impl Entry {
                 ..
             } => Some(queued),
             Entry::Dgram(d) => Some(&mut d.queued),
-            Entry::Query(q) => Some(&mut q.queued),
             _ => None,
         }
     }
@@ -303,7 +298,6 @@ impl SocketTable {
         let receives = |entry: &Entry| match entry {
             Entry::Lab { state, .. } => state.receives(src, src_port, dst_port),
             Entry::Dgram(d) => d.proto == Proto::Udp && d.receives(src, src_port, dst, dst_port),
-            Entry::Query(q) => q.receives(src, src_port, dst_port),
             Entry::Free | Entry::Tcp(_) => false,
         };
         let id = self

@@ -24,7 +24,7 @@
 //! in `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
 //! then is dropped (`QueueFull`) and left to the client's retry.
 //!
-//! Then, once per poll: DHCP, TCP (listeners, orphans) and DNS upkeep,
+//! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
 
 use alloc::vec;
@@ -58,8 +58,8 @@ pub struct Config {
     pub prefix_len: u8,
     /// Where packets for other networks go.
     pub gateway: Option<Ipv4Address>,
-    /// Seeds smoltcp's choices (TCP initial sequence numbers), the first
-    /// ephemeral port and DNS query ids; should differ between boots.
+    /// Seeds smoltcp's choices (TCP initial sequence numbers) and the first
+    /// ephemeral port; should differ between boots.
     pub random_seed: u64,
     pub limits: SocketLimits,
 }
@@ -81,7 +81,7 @@ impl Default for Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollResult {
     /// Sockets that became readable (data, a connection to accept, end of
-    /// stream, a finished DNS query), hung up or failed.
+    /// stream), hung up or failed.
     pub readable: SocketMask,
     /// Sockets that became writable (room again, connected), hung up or failed.
     pub writable: SocketMask,
@@ -94,7 +94,7 @@ pub struct PollResult {
 /// How many sockets of each sort exist: for leak checks and `netstat`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketCounts {
-    /// Open socket ids (lab ports, BSD sockets, DNS queries).
+    /// Open socket ids (lab ports, BSD sockets).
     pub open: usize,
     /// smoltcp TCP sockets: connections, listeners, orphans.
     pub tcp: usize,
@@ -124,8 +124,6 @@ pub(crate) struct Core {
     pub side: TxSide,
     /// The next ephemeral port to try.
     pub next_port: u16,
-    /// xorshift64 state, for DNS query ids.
-    pub rng: u64,
     /// The DHCP client's socket, while it runs, and its lease.
     pub dhcp: Option<SocketHandle>,
     pub lease: Option<Lease>,
@@ -178,7 +176,6 @@ impl<D: NetDevice> NetStack<D> {
             gateway: None,
             side,
             next_port: Core::first_ephemeral(config.random_seed),
-            rng: config.random_seed | 1,
             dhcp: None,
             lease: None,
             syn_wait: SynWait::new(),
@@ -204,7 +201,6 @@ impl<D: NetDevice> NetStack<D> {
         result.config_changed = core.dhcp_housekeeping();
         core.tcp_housekeeping(now_ms);
         core.replay_waiting_syns(now, tx);
-        core.dns_housekeeping(now_ms);
         core.egress(now, tx);
         core.tcp_reap(now_ms);
         core.report(&mut result);
@@ -212,7 +208,7 @@ impl<D: NetDevice> NetStack<D> {
     }
 
     /// When `poll` should run next even if no frame arrives (a retransmission,
-    /// an ARP retry, a datagram waiting for a TX slot, a DNS retry), in the
+    /// an ARP retry, a datagram waiting for a TX slot, a waiting SYN), in the
     /// same clock as `now_ms`; `None` when only a frame can create work.
     /// Never earlier than `now_ms`, which means "now".
     pub fn poll_at(&mut self, now_ms: u64) -> Option<u64> {
@@ -224,7 +220,6 @@ impl<D: NetDevice> NetStack<D> {
         let ours = [
             smoltcp,
             core.tcp.next_deadline(),
-            core.dns_deadline(),
             core.syn_wait.next_look(now_ms),
         ];
         ours.into_iter().flatten().min().map(|at| at.max(now_ms))
@@ -383,7 +378,6 @@ impl Core {
         let udp = |handle| self.sockets.get::<udp::Socket>(handle).can_recv();
         match self.table.entry(id) {
             Entry::Lab { handle, .. } => udp(*handle),
-            Entry::Query(q) => udp(q.handle),
             Entry::Dgram(d) if d.proto == Proto::Udp => udp(d.handle),
             Entry::Dgram(d) => self
                 .sockets
