@@ -14,27 +14,30 @@
 //!
 //! Blocking is the kernel's: an operation that cannot proceed says `EAGAIN`
 //! (`EINPROGRESS` for a connect), and the kernel sleeps on the socket's channel
-//! until a [`PollResult`] names it, then retries; after a send
-//! it polls so that the data leaves at once. A poll names a socket when one of
-//! its [`Readiness`] flags rose since the kernel last looked (every operation
-//! here counts as looking), so sleepers are woken only by what concerns them.
+//! until a [`PollResult`](crate::PollResult) names it, then retries; after a
+//! send it polls so that the data leaves at once. A poll names a socket when
+//! one of its [`Readiness`] flags rose since the kernel last looked (every
+//! operation here but `readiness` counts as looking), so sleepers are woken
+//! only by what concerns them.
 //!
-//! The kinds live in `tcp.rs` (streams) and `dgram.rs` (UDP, ICMP echo).
+//! This file holds the BSD rules that span a socket's kind: errors per
+//! family, address checks, binding an ephemeral port before a `listen`,
+//! `connect` or `sendto`. The kinds live in `tcp.rs` (streams) and `dgram.rs`
+//! (UDP, ICMP echo); what every socket shares in `socket.rs`.
 
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use abi::errno::*;
 use abi::socket::{
-    AF_INET, IPPROTO_ICMP, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, POLLERR, POLLHUP, POLLIN, POLLOUT,
-    SHUT_RD, SHUT_RDWR, SHUT_WR, SOCK_DGRAM, SOCK_STREAM,
+    AF_INET, IPPROTO_ICMP, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, SHUT_RD, SHUT_RDWR, SHUT_WR,
+    SOCK_DGRAM, SOCK_STREAM,
 };
-use smoltcp::socket::udp;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::iface;
 
-use crate::device::NetDevice;
 use crate::dgram::Proto;
-use crate::socket::{Entry, SocketId};
-use crate::stack::{Core, NetStack, PollResult};
+use crate::readiness::Readiness;
+use crate::socket::{Addressing, PortSpace, SocketId, Sockets};
+use crate::table::Entry;
 
 /// What `socket(domain, type, protocol)` makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,74 +86,12 @@ impl Shutdown {
     }
 }
 
-/// What a socket can do now without blocking, for `poll`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Readiness {
-    /// A receive (or accept) would not block: data, end of stream, or an error.
-    pub readable: bool,
-    /// A send would not block: room, or an error to report.
-    pub writable: bool,
-    /// The connection is over in both directions (or was never made).
-    pub hup: bool,
-    /// An error is pending (see [`Bsd::take_error`]).
-    pub error: bool,
-}
-
-impl Readiness {
-    /// `revents` for a `pollfd` that asked for `events`: `POLLIN`/`POLLOUT` if
-    /// asked, `POLLERR`/`POLLHUP` always.
-    pub fn poll_events(self, events: i16) -> i16 {
-        let mut revents = 0;
-        if self.readable {
-            revents |= POLLIN & events;
-        }
-        if self.writable {
-            revents |= POLLOUT & events;
-        }
-        if self.error {
-            revents |= POLLERR;
-        }
-        if self.hup {
-            revents |= POLLHUP;
-        }
-        revents
-    }
-
-    /// The flags set in `self` but not in `before`.
-    fn rose_since(self, before: Readiness) -> Readiness {
-        Readiness {
-            readable: self.readable && !before.readable,
-            writable: self.writable && !before.writable,
-            hup: self.hup && !before.hup,
-            error: self.error && !before.error,
-        }
-    }
-}
-
-/// The port namespaces: UDP ports, TCP ports, ICMP echo identifiers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PortSpace {
-    Udp,
-    Tcp,
-    Icmp,
-}
-
-/// Linux's ephemeral port range (`ip_local_port_range` is 32768-60999; IANA's
-/// 49152-65535 is used here, as by smoltcp's examples).
-const EPHEMERAL: core::ops::RangeInclusive<u16> = 49152..=65535;
-
 /// The BSD socket operations of one stack; see the module comment.
 pub struct Bsd<'a> {
-    core: &'a mut Core,
-}
-
-impl<D: NetDevice> NetStack<D> {
-    /// The BSD socket operations.
-    pub fn bsd(&mut self) -> Bsd<'_> {
-        Bsd {
-            core: &mut self.core,
-        }
-    }
+    sockets: &'a mut Sockets,
+    /// smoltcp's view of the interface, which a TCP connect needs.
+    cx: &'a mut iface::Context,
+    addr: Addressing,
 }
 
 /// Which family of operations an id belongs to.
@@ -159,9 +100,19 @@ enum Family {
     Dgram,
 }
 
+impl<'a> Bsd<'a> {
+    pub(crate) fn new(
+        sockets: &'a mut Sockets,
+        cx: &'a mut iface::Context,
+        addr: Addressing,
+    ) -> Bsd<'a> {
+        Bsd { sockets, cx, addr }
+    }
+}
+
 impl Bsd<'_> {
     fn family(&self, id: SocketId) -> Result<Family, Errno> {
-        match self.core.table.entry(id) {
+        match self.sockets.table().entry(id) {
             Entry::Tcp(_) => Ok(Family::Tcp),
             Entry::Dgram(_) => Ok(Family::Dgram),
             _ => Err(EBADF),
@@ -172,11 +123,11 @@ impl Bsd<'_> {
     fn op<T>(
         &mut self,
         id: SocketId,
-        op: impl FnOnce(&mut Core, Family) -> Result<T, Errno>,
+        op: impl FnOnce(&mut Self, Family) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let family = self.family(id)?;
-        let result = op(self.core, family);
-        self.core.observe(id);
+        let result = op(self, family);
+        self.sockets.observe(id);
         result
     }
 
@@ -184,17 +135,17 @@ impl Bsd<'_> {
     /// are open.
     pub fn open(&mut self, kind: SockKind) -> Result<SocketId, Errno> {
         let id = match kind {
-            SockKind::Stream => self.core.tcp_open(),
-            SockKind::Datagram => self.core.dgram_open(Proto::Udp),
-            SockKind::Echo => self.core.dgram_open(Proto::Icmp),
+            SockKind::Stream => self.sockets.open_tcp(),
+            SockKind::Datagram => self.sockets.open_dgram(Proto::Udp),
+            SockKind::Echo => self.sockets.open_dgram(Proto::Icmp),
         }?;
-        self.core.observe(id);
+        self.sockets.observe(id);
         Ok(id)
     }
 
     /// The kind of socket `id`, if it is a BSD socket.
     pub fn kind(&self, id: SocketId) -> Option<SockKind> {
-        match self.core.table.entry(id) {
+        match self.sockets.table().entry(id) {
             Entry::Tcp(_) => Some(SockKind::Stream),
             Entry::Dgram(d) if d.proto == Proto::Udp => Some(SockKind::Datagram),
             Entry::Dgram(_) => Some(SockKind::Echo),
@@ -207,17 +158,14 @@ impl Bsd<'_> {
     /// socket, the port is the identifier). `EADDRINUSE` if taken, `EINVAL` if
     /// already bound.
     pub fn bind(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_bind(id, addr),
-            Family::Dgram => core.dgram_bind(id, addr),
-        })
+        self.op(id, |b, _| b.bind_local(id, addr))
     }
 
     /// Makes a stream socket accept connections, `backlog` of them pending at
     /// most (clamped to 1..=`max_backlog`). Binds an ephemeral port if unbound.
     pub fn listen(&mut self, id: SocketId, backlog: usize) -> Result<(), Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_listen(id, backlog),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.tcp_listen(id, backlog),
             Family::Dgram => Err(EOPNOTSUPP),
         })
     }
@@ -225,28 +173,28 @@ impl Bsd<'_> {
     /// Takes one established connection off a listening socket: a new
     /// connected socket and its peer. `EAGAIN` when none is waiting.
     pub fn try_accept(&mut self, id: SocketId) -> Result<(SocketId, SocketAddrV4), Errno> {
-        let accepted = self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_accept(id),
+        let accepted = self.op(id, |b, family| match family {
+            Family::Tcp => b.tcp_accept(id),
             Family::Dgram => Err(EOPNOTSUPP),
         })?;
-        self.core.observe(accepted.0);
+        self.sockets.observe(accepted.0);
         Ok(accepted)
     }
 
     /// Starts connecting a stream socket (then see [`Bsd::poll_connect`]), or
     /// sets a datagram socket's peer (done at once).
     pub fn connect(&mut self, id: SocketId, remote: SocketAddrV4) -> Result<(), Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_connect(id, remote),
-            Family::Dgram => core.dgram_connect(id, remote),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.tcp_connect(id, remote),
+            Family::Dgram => b.dgram_connect(id, remote),
         })
     }
 
     /// How a connect is going: `Ok` once connected, `EINPROGRESS` while the
     /// handshake runs, else why it failed (`ECONNREFUSED`, `ETIMEDOUT`...).
     pub fn poll_connect(&mut self, id: SocketId) -> Result<(), Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_poll_connect(id),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.sockets.tcp(id)?.poll_connect(),
             Family::Dgram => Ok(()),
         })
     }
@@ -255,9 +203,9 @@ impl Bsd<'_> {
     /// takes what fits). `EAGAIN` when full, `EPIPE` after `shutdown(Write)`
     /// or the end of the connection, a pending error first.
     pub fn try_send(&mut self, id: SocketId, buf: &[u8]) -> Result<usize, Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_send(id, buf),
-            Family::Dgram => core.dgram_sendto(id, buf, None),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.sockets.tcp(id)?.send(buf),
+            Family::Dgram => b.dgram_sendto(id, buf, None),
         })
     }
 
@@ -265,9 +213,12 @@ impl Bsd<'_> {
     /// datagram, truncated to `buf`); 0 at the end of a stream. `EAGAIN` when
     /// nothing is there yet.
     pub fn try_recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_recv(id, buf),
-            Family::Dgram => core.dgram_recvfrom(id, buf).map(|(n, _)| n),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.sockets.tcp(id)?.recv(buf),
+            Family::Dgram => {
+                let (d, sockets) = b.sockets.dgram(id)?;
+                d.recv(sockets, buf).map(|(n, _)| n)
+            }
         })
     }
 
@@ -280,9 +231,9 @@ impl Bsd<'_> {
         buf: &[u8],
         to: SocketAddrV4,
     ) -> Result<usize, Errno> {
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_send(id, buf),
-            Family::Dgram => core.dgram_sendto(id, buf, Some(to)),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.sockets.tcp(id)?.send(buf),
+            Family::Dgram => b.dgram_sendto(id, buf, Some(to)),
         })
     }
 
@@ -293,13 +244,16 @@ impl Bsd<'_> {
         id: SocketId,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), Errno> {
-        self.op(id, |core, family| match family {
+        self.op(id, |b, family| match family {
             Family::Tcp => {
-                let n = core.tcp_recv(id, buf)?;
-                let peer = core.addrs(id)?.1.ok_or(ENOTCONN)?;
+                let n = b.sockets.tcp(id)?.recv(buf)?;
+                let peer = b.addrs(id)?.1.ok_or(ENOTCONN)?;
                 Ok((n, peer))
             }
-            Family::Dgram => core.dgram_recvfrom(id, buf),
+            Family::Dgram => {
+                let (d, sockets) = b.sockets.dgram(id)?;
+                d.recv(sockets, buf)
+            }
         })
     }
 
@@ -308,9 +262,9 @@ impl Bsd<'_> {
     pub fn shutdown(&mut self, id: SocketId, how: Shutdown) -> Result<(), Errno> {
         let read = how != Shutdown::Write;
         let write = how != Shutdown::Read;
-        self.op(id, |core, family| match family {
-            Family::Tcp => core.tcp_shutdown(id, read, write),
-            Family::Dgram => core.dgram_shutdown(id, read, write),
+        self.op(id, |b, family| match family {
+            Family::Tcp => b.sockets.tcp(id)?.shutdown(read, write),
+            Family::Dgram => b.sockets.dgram(id)?.0.shutdown(read, write),
         })
     }
 
@@ -318,41 +272,39 @@ impl Bsd<'_> {
     /// sends what it queued, then FIN (the stack finishes it alone).
     pub fn close(&mut self, id: SocketId) -> Result<(), Errno> {
         self.family(id)?;
-        self.core.close_socket(id);
+        self.sockets.close(id, false);
         Ok(())
     }
 
     /// Like `close`, for a killed process: a connection is reset, not finished.
     pub fn abort(&mut self, id: SocketId) -> Result<(), Errno> {
         self.family(id)?;
-        match self.core.table.remove(id) {
-            Entry::Tcp(t) => self.core.tcp_release(t, true),
-            Entry::Dgram(d) => self.core.dgram_release(d),
-            _ => unreachable!("family() said it is a TCP or datagram socket"),
-        }
+        self.sockets.close(id, true);
         Ok(())
     }
 
     /// `getsockname`: 0.0.0.0:0 before a bind.
     pub fn local_addr(&mut self, id: SocketId) -> Result<SocketAddrV4, Errno> {
-        self.op(id, |core, _| core.addrs(id).map(|a| a.0))
+        self.op(id, |b, _| b.addrs(id).map(|a| a.0))
     }
 
     /// `getpeername`: `ENOTCONN` unless connected.
     pub fn peer_addr(&mut self, id: SocketId) -> Result<SocketAddrV4, Errno> {
-        self.op(id, |core, _| core.addrs(id)?.1.ok_or(ENOTCONN))
+        self.op(id, |b, _| b.addrs(id)?.1.ok_or(ENOTCONN))
     }
 
-    /// What the socket can do now, for `poll`.
-    pub fn readiness(&mut self, id: SocketId) -> Result<Readiness, Errno> {
-        self.op(id, |core, _| Ok(core.readiness(id)))
+    /// What the socket can do now, for `poll`. Only looks: a later poll still
+    /// names the socket if a flag rises above what the last operation saw.
+    pub fn readiness(&self, id: SocketId) -> Result<Readiness, Errno> {
+        self.family(id)?;
+        Ok(self.sockets.readiness(id))
     }
 
     /// `TCP_NODELAY` on or off; `EOPNOTSUPP` on a datagram socket.
     pub fn set_nodelay(&mut self, id: SocketId, on: bool) -> Result<(), Errno> {
-        match self.core.table.entry_mut(id) {
+        match self.sockets.table_mut().entry_mut(id) {
             Some(Entry::Tcp(t)) => {
-                t.nodelay = on;
+                t.set_nodelay(on);
                 Ok(())
             }
             Some(Entry::Dgram(_)) => Err(EOPNOTSUPP),
@@ -362,8 +314,8 @@ impl Bsd<'_> {
 
     /// Whether `TCP_NODELAY` is on.
     pub fn nodelay(&mut self, id: SocketId) -> Result<bool, Errno> {
-        match self.core.table.entry(id) {
-            Entry::Tcp(t) => Ok(t.nodelay),
+        match self.sockets.table().entry(id) {
+            Entry::Tcp(t) => Ok(t.nodelay()),
             Entry::Dgram(_) => Err(EOPNOTSUPP),
             _ => Err(EBADF),
         }
@@ -371,136 +323,117 @@ impl Bsd<'_> {
 
     /// `SO_ERROR`: the pending error, cleared.
     pub fn take_error(&mut self, id: SocketId) -> Result<Option<Errno>, Errno> {
-        self.op(id, |core, _| {
-            core.tcp_sync(id);
-            Ok(match core.table.entry_mut(id) {
-                Some(Entry::Tcp(t)) => t.error.take(),
-                _ => None,
+        self.op(id, |b, _| {
+            Ok(match b.sockets.tcp(id) {
+                Ok(mut t) => {
+                    t.sync();
+                    t.t.take_error()
+                }
+                Err(_) => None,
             })
         })
-    }
-}
-
-impl Core {
-    /// Closes any socket (lab, BSD or query); false if `id` is not open.
-    pub(crate) fn close_socket(&mut self, id: SocketId) -> bool {
-        match self.table.remove(id) {
-            Entry::Free => return false,
-            Entry::Lab { handle, .. } => self.table.put_udp(&mut self.sockets, handle),
-            Entry::Dgram(d) => self.dgram_release(d),
-            Entry::Tcp(t) => self.tcp_release(t, false),
-            Entry::Query(q) => self.table.put_udp(&mut self.sockets, q.handle),
-        }
-        true
     }
 
     /// (local, peer) addresses of a BSD socket.
     fn addrs(&self, id: SocketId) -> Result<(SocketAddrV4, Option<SocketAddrV4>), Errno> {
-        match self.table.entry(id) {
-            Entry::Tcp(t) => Ok(Core::tcp_addrs(t)),
-            Entry::Dgram(d) => Ok(Core::dgram_addrs(d)),
+        match self.sockets.table().entry(id) {
+            Entry::Tcp(t) => Ok(t.addrs()),
+            Entry::Dgram(d) => Ok(d.addrs()),
             _ => Err(EBADF),
         }
     }
 
-    /// What socket `id` can do now (after catching up with smoltcp).
-    pub(crate) fn readiness(&mut self, id: SocketId) -> Readiness {
-        self.tcp_sync(id);
-        match self.table.entry(id) {
-            Entry::Free => Readiness::default(),
-            Entry::Lab { handle, .. } => {
-                let s = self.sockets.get::<udp::Socket>(*handle);
-                Readiness {
-                    readable: s.can_recv(),
-                    writable: s.can_send(),
-                    ..Readiness::default()
-                }
-            }
-            Entry::Dgram(d) => self.dgram_readiness(d),
-            Entry::Tcp(t) => self.tcp_readiness(t),
-            Entry::Query(q) => Readiness {
-                readable: q.is_done(),
-                ..Readiness::default()
+    /// `bind` for either family: `EINVAL` if already bound, then the address
+    /// check, then the port.
+    fn bind_local(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
+        let space = match self.sockets.table().entry(id) {
+            Entry::Tcp(t) if t.is_unbound() => PortSpace::Tcp,
+            Entry::Dgram(d) if d.is_unbound() => match d.proto {
+                Proto::Udp => PortSpace::Udp,
+                Proto::Icmp => PortSpace::Icmp,
             },
-        }
-    }
-
-    /// Records the readiness the caller of an operation on `id` has now seen.
-    pub(crate) fn observe(&mut self, id: SocketId) {
-        if !matches!(self.table.entry(id), Entry::Free) {
-            *self.table.seen_mut(id) = self.readiness(id);
-        }
-    }
-
-    /// After a poll: names the sockets whose readiness rose since last seen.
-    /// Hang-ups and errors wake readers and writers alike.
-    pub(crate) fn report(&mut self, result: &mut PollResult) {
-        for id in self.table.ids() {
-            if matches!(self.table.entry(id), Entry::Free) {
-                continue;
-            }
-            let now = self.readiness(id);
-            let seen = self.table.seen_mut(id);
-            let rose = now.rose_since(*seen);
-            *seen = now;
-            if rose.readable || rose.hup || rose.error {
-                result.readable.insert(id);
-            }
-            if rose.writable || rose.hup || rose.error {
-                result.writable.insert(id);
-            }
-        }
-    }
-
-    /// `bind`'s address check: any, or ours.
-    pub(crate) fn check_local_ip(&self, ip: Ipv4Addr) -> Result<(), Errno> {
-        if ip.is_unspecified() || self.iface.ipv4_addr() == Some(ip) {
-            Ok(())
+            Entry::Tcp(_) | Entry::Dgram(_) => return Err(EINVAL),
+            _ => return Err(EBADF),
+        };
+        self.addr.check_local_ip(*addr.ip())?;
+        let port = self.sockets.claim_port(space, addr.port())?;
+        let local = SocketAddrV4::new(*addr.ip(), port);
+        if space == PortSpace::Tcp {
+            self.sockets.tcp(id)?.t.bind(local);
         } else {
-            Err(EADDRNOTAVAIL)
+            let (d, sockets) = self.sockets.dgram(id)?;
+            d.bind(sockets, local);
         }
+        Ok(())
     }
 
-    /// Whether packets to `dst` have somewhere to go: an address of ours, and
-    /// `dst` on our subnet or a gateway.
-    pub(crate) fn check_reachable(&self, dst: Ipv4Address) -> Result<(), Errno> {
-        match self.host.ip {
-            Some(cidr) if cidr.contains_addr(&dst) || self.gateway.is_some() => Ok(()),
-            _ => Err(ENETUNREACH),
+    /// Binds an ephemeral port if the socket has none.
+    fn autobind(&mut self, id: SocketId) -> Result<(), Errno> {
+        let unbound = match self.sockets.table().entry(id) {
+            Entry::Tcp(t) => t.is_unbound(),
+            Entry::Dgram(d) => d.is_unbound(),
+            _ => return Err(EBADF),
+        };
+        if unbound {
+            self.bind_local(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
+        Ok(())
     }
 
-    pub(crate) fn port_in_use(&self, space: PortSpace, port: u16) -> bool {
-        match space {
-            PortSpace::Udp => self.table.by_udp_port(port).is_some(),
-            PortSpace::Tcp => self.tcp_port_in_use(port, true),
-            PortSpace::Icmp => self.table.entries().any(|e| match e {
-                Entry::Dgram(d) => d.proto == Proto::Icmp && d.port() == Some(port),
-                _ => false,
-            }),
-        }
+    /// The bound address of a stream socket, binding an ephemeral port first
+    /// if there is none.
+    fn tcp_autobind(&mut self, id: SocketId) -> Result<SocketAddrV4, Errno> {
+        self.autobind(id)?;
+        self.sockets.tcp(id)?.t.bound_local().ok_or(EINVAL)
     }
 
-    /// A free port (identifier) of `space`, in the ephemeral range, taken in
-    /// turn from a start that depends on the random seed.
-    pub(crate) fn ephemeral_port(&mut self, space: PortSpace) -> Result<u16, Errno> {
-        for _ in EPHEMERAL {
-            let port = self.next_port;
-            self.next_port = if port == *EPHEMERAL.end() {
-                *EPHEMERAL.start()
-            } else {
-                port + 1
-            };
-            if !self.port_in_use(space, port) {
-                return Ok(port);
-            }
+    fn tcp_listen(&mut self, id: SocketId, backlog: usize) -> Result<(), Errno> {
+        if !self.sockets.tcp(id)?.t.wants_listen()? {
+            return Ok(());
         }
-        Err(EADDRINUSE)
+        let local = self.tcp_autobind(id)?;
+        self.sockets.tcp(id)?.listen(local, backlog)
     }
 
-    /// The first ephemeral port to try, from the seed.
-    pub(crate) fn first_ephemeral(seed: u64) -> u16 {
-        let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        EPHEMERAL.start() + (seed % span) as u16
+    fn tcp_accept(&mut self, id: SocketId) -> Result<(SocketId, SocketAddrV4), Errno> {
+        let full = self.sockets.table().is_full();
+        let (tcp, peer) = self.sockets.tcp(id)?.accept(full)?;
+        let entry = Entry::Tcp(tcp);
+        let new = self.sockets.table_mut().insert(entry);
+        Ok((new.expect("the table was not full"), peer))
+    }
+
+    fn tcp_connect(&mut self, id: SocketId, remote: SocketAddrV4) -> Result<(), Errno> {
+        let mut t = self.sockets.tcp(id)?;
+        t.sync();
+        t.t.may_connect()?;
+        if remote.ip().is_unspecified() || remote.port() == 0 {
+            return Err(EINVAL);
+        }
+        self.addr.check_reachable(*remote.ip())?;
+        let local = self.tcp_autobind(id)?;
+        self.sockets.tcp(id)?.connect(self.cx, local, remote)
+    }
+
+    fn dgram_connect(&mut self, id: SocketId, remote: SocketAddrV4) -> Result<(), Errno> {
+        self.sockets.dgram(id)?.0.check_peer(remote)?;
+        self.autobind(id)?;
+        self.sockets.dgram(id)?.0.connect(remote);
+        Ok(())
+    }
+
+    /// Queues one datagram for `to`, or for the peer when `to` is `None`.
+    fn dgram_sendto(
+        &mut self,
+        id: SocketId,
+        buf: &[u8],
+        to: Option<SocketAddrV4>,
+    ) -> Result<usize, Errno> {
+        let to = self.sockets.dgram(id)?.0.destination(to)?;
+        self.addr.check_reachable(*to.ip())?;
+        self.autobind(id)?;
+        let max_payload = self.sockets.max_payload();
+        let (d, sockets) = self.sockets.dgram(id)?;
+        d.send(sockets, buf, to, max_payload)
     }
 }

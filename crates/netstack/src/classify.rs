@@ -16,7 +16,6 @@ use smoltcp::wire::{
 };
 
 use crate::counters::DropReason::{self, Malformed, NotForUs, Unsupported};
-use crate::tcp::Segment;
 
 /// The length of an Ethernet II header: destination, source, EtherType.
 pub(crate) const ETH_HEADER_LEN: usize = 14;
@@ -24,6 +23,19 @@ pub(crate) const ETH_HEADER_LEN: usize = 14;
 /// DHCP's server and client ports.
 const DHCP_SERVER_PORT: u16 = 67;
 const DHCP_CLIENT_PORT: u16 = 68;
+
+/// A TCP segment as the ingress path saw it, enough to tell which smoltcp
+/// socket will take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub src: Ipv4Address,
+    pub dst: Ipv4Address,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub syn: bool,
+    pub ack: bool,
+    pub rst: bool,
+}
 
 /// The addresses that make a frame "ours".
 #[derive(Clone, Copy, Debug)]

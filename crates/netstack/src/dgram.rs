@@ -17,20 +17,21 @@
 //! way to look at a queued message without taking it. So each message is moved
 //! into the socket's own `inbox` right after smoltcp stores it, and only replies
 //! from the right peer are kept: what `readiness` says is readable can be read.
+//!
+//! This file knows one socket at a time and smoltcp's socket set; opening,
+//! choosing ports and checking addresses are the socket layer's (`socket.rs`,
+//! `bsd.rs`).
 
-use alloc::vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use abi::errno::*;
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{icmp, udp};
-use smoltcp::storage::{PacketBuffer, PacketMetadata};
+use smoltcp::storage::PacketBuffer;
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
-use crate::bsd::{PortSpace, Readiness};
-use crate::socket::{Entry, QUEUE_LEN, SocketId, SocketTable};
-use crate::stack::Core;
+use crate::readiness::Readiness;
 
 /// Which protocol a datagram socket speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub(crate) enum Proto {
 
 /// Where a datagram socket is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DgramState {
+enum DgramState {
     /// Opened, no port yet.
     Init,
     /// Has a local port (or identifier); the address may be 0.0.0.0 (any).
@@ -56,25 +57,36 @@ pub(crate) enum DgramState {
 /// Echo replies waiting for `recvfrom`, with their sources.
 pub(crate) type Inbox = PacketBuffer<'static, Ipv4Address>;
 
+/// A datagram socket's entry in the socket table.
 pub(crate) struct Dgram {
     pub proto: Proto,
     pub handle: SocketHandle,
-    pub state: DgramState,
+    state: DgramState,
     /// Admitted datagrams not yet taken (see `SocketTable::admit_udp`).
     pub queued: usize,
     /// ICMP only: the messages kept from smoltcp's socket.
-    pub inbox: Option<Inbox>,
-    pub shut_rd: bool,
-    pub shut_wr: bool,
+    inbox: Option<Inbox>,
+    shut_rd: bool,
+    shut_wr: bool,
 }
 
 impl Dgram {
+    /// A new socket over smoltcp socket `handle` (an ICMP one with its `inbox`), unbound.
+    pub(crate) fn new(proto: Proto, handle: SocketHandle, inbox: Option<Inbox>) -> Dgram {
+        Dgram {
+            proto,
+            handle,
+            state: DgramState::Init,
+            queued: 0,
+            inbox,
+            shut_rd: false,
+            shut_wr: false,
+        }
+    }
+
     /// The local port (ICMP: identifier), once bound.
     pub(crate) fn port(&self) -> Option<u16> {
-        match self.state {
-            DgramState::Init => None,
-            DgramState::Bound { local } | DgramState::Connected { local, .. } => Some(local.port()),
-        }
+        self.local().map(|local| local.port())
     }
 
     fn local(&self) -> Option<SocketAddrV4> {
@@ -89,6 +101,11 @@ impl Dgram {
             DgramState::Connected { remote, .. } => Some(remote),
             _ => None,
         }
+    }
+
+    /// Whether it has no port yet.
+    pub(crate) fn is_unbound(&self) -> bool {
+        self.state == DgramState::Init
     }
 
     /// Whether a UDP datagram from `src:src_port` to `dst:dst_port` is for this socket.
@@ -109,147 +126,68 @@ impl Dgram {
         to_us && from_peer
     }
 
-    fn space(&self) -> PortSpace {
-        match self.proto {
-            Proto::Udp => PortSpace::Udp,
-            Proto::Icmp => PortSpace::Icmp,
-        }
-    }
-}
-
-/// Where a datagram socket's operation found it.
-fn dgram_mut(table: &mut SocketTable, id: SocketId) -> Result<&mut Dgram, Errno> {
-    match table.entry_mut(id) {
-        Some(Entry::Dgram(d)) => Ok(d),
-        _ => Err(EBADF),
-    }
-}
-
-impl Core {
-    /// A new datagram socket of `proto`, unbound.
-    pub(crate) fn dgram_open(&mut self, proto: Proto) -> Result<SocketId, Errno> {
-        if self.table.is_full() {
-            return Err(ENFILE);
-        }
-        let (handle, inbox) = match proto {
-            Proto::Udp => (self.table.take_udp(&mut self.sockets), None),
-            Proto::Icmp => {
-                let len = self.table.max_payload() + 8;
-                let inbox = Inbox::new(
-                    vec![PacketMetadata::EMPTY; QUEUE_LEN + 1],
-                    vec![0; (QUEUE_LEN + 1) * len],
-                );
-                (self.sockets.add(self.table.new_icmp_socket()), Some(inbox))
-            }
-        };
-        let entry = Entry::Dgram(Dgram {
-            proto,
-            handle,
-            state: DgramState::Init,
-            queued: 0,
-            inbox,
-            shut_rd: false,
-            shut_wr: false,
-        });
-        Ok(self.table.insert(entry).expect("a slot was free"))
-    }
-
-    /// Frees what a closed datagram socket held: a UDP socket is kept for reuse.
-    pub(crate) fn dgram_release(&mut self, d: Dgram) {
-        match d.proto {
-            Proto::Udp => self.table.put_udp(&mut self.sockets, d.handle),
-            Proto::Icmp => {
-                self.sockets.remove(d.handle);
-            }
-        }
-    }
-
-    pub(crate) fn dgram_bind(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<(), Errno> {
-        let d = dgram_mut(&mut self.table, id)?;
-        if d.state != DgramState::Init {
-            return Err(EINVAL);
-        }
-        let space = d.space();
-        self.check_local_ip(*addr.ip())?;
-        let port = match addr.port() {
-            0 => self.ephemeral_port(space)?,
-            port if self.port_in_use(space, port) => return Err(EADDRINUSE),
-            port => port,
-        };
-        let d = dgram_mut(&mut self.table, id)?;
-        let handle = d.handle;
-        let bound = match d.proto {
-            Proto::Udp => self
-                .sockets
-                .get_mut::<udp::Socket>(handle)
+    /// Gives an unbound socket its (checked, free) local address.
+    pub(crate) fn bind(&mut self, sockets: &mut SocketSet<'static>, local: SocketAddrV4) {
+        debug_assert!(self.is_unbound());
+        let port = local.port();
+        let bound = match self.proto {
+            Proto::Udp => sockets
+                .get_mut::<udp::Socket>(self.handle)
                 .bind(port)
                 .is_ok(),
-            Proto::Icmp => self
-                .sockets
-                .get_mut::<icmp::Socket>(handle)
+            Proto::Icmp => sockets
+                .get_mut::<icmp::Socket>(self.handle)
                 .bind(icmp::Endpoint::Ident(port))
                 .is_ok(),
         };
         // The socket is unbound and the port is not 0.
         debug_assert!(bound);
-        let d = dgram_mut(&mut self.table, id)?;
-        d.state = DgramState::Bound {
-            local: SocketAddrV4::new(*addr.ip(), port),
-        };
-        Ok(())
+        self.state = DgramState::Bound { local };
     }
 
-    /// Binds an ephemeral port if the socket has none.
-    fn dgram_autobind(&mut self, id: SocketId) -> Result<(), Errno> {
-        if dgram_mut(&mut self.table, id)?.state == DgramState::Init {
-            self.dgram_bind(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+    /// Whether `remote` can be a peer or destination (UDP needs a port).
+    pub(crate) fn check_peer(&self, remote: SocketAddrV4) -> Result<(), Errno> {
+        if remote.ip().is_unspecified() || (self.proto == Proto::Udp && remote.port() == 0) {
+            Err(EINVAL)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 
-    pub(crate) fn dgram_connect(
-        &mut self,
-        id: SocketId,
-        remote: SocketAddrV4,
-    ) -> Result<(), Errno> {
-        let proto = dgram_mut(&mut self.table, id)?.proto;
-        if remote.ip().is_unspecified() || (proto == Proto::Udp && remote.port() == 0) {
-            return Err(EINVAL);
-        }
-        self.dgram_autobind(id)?;
-        let d = dgram_mut(&mut self.table, id)?;
-        let local = d.local().expect("bound above");
-        d.state = DgramState::Connected { local, remote };
-        Ok(())
+    /// Sets the default peer of a bound socket.
+    pub(crate) fn connect(&mut self, remote: SocketAddrV4) {
+        let local = self.local().expect("bound before connecting");
+        self.state = DgramState::Connected { local, remote };
     }
 
-    /// Queues one datagram for `to`, or for the peer when `to` is `None`.
-    pub(crate) fn dgram_sendto(
-        &mut self,
-        id: SocketId,
-        buf: &[u8],
-        to: Option<SocketAddrV4>,
-    ) -> Result<usize, Errno> {
-        let d = dgram_mut(&mut self.table, id)?;
-        if d.shut_wr {
+    /// Where a send goes: `to`, or the peer when `to` is `None`. `EPIPE`
+    /// after `shutdown(Write)`, `EDESTADDRREQ` with neither.
+    pub(crate) fn destination(&self, to: Option<SocketAddrV4>) -> Result<SocketAddrV4, Errno> {
+        if self.shut_wr {
             return Err(EPIPE);
         }
-        let to = to.or(d.remote()).ok_or(EDESTADDRREQ)?;
-        let proto = d.proto;
-        if to.ip().is_unspecified() || (proto == Proto::Udp && to.port() == 0) {
-            return Err(EINVAL);
-        }
-        self.check_reachable(*to.ip())?;
-        self.dgram_autobind(id)?;
-        let d = dgram_mut(&mut self.table, id)?;
-        let (handle, port) = (d.handle, d.port().expect("bound above"));
+        let to = to.or(self.remote()).ok_or(EDESTADDRREQ)?;
+        self.check_peer(to)?;
+        Ok(to)
+    }
+
+    /// Queues one datagram (at most `max_payload` bytes of UDP payload) for
+    /// `to`, from a bound socket.
+    pub(crate) fn send(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        buf: &[u8],
+        to: SocketAddrV4,
+        max_payload: usize,
+    ) -> Result<usize, Errno> {
+        let port = self.port().expect("bound before sending");
         let dst = IpAddress::Ipv4(*to.ip());
-        match proto {
+        match self.proto {
             Proto::Udp => {
-                if buf.len() > self.table.max_payload() {
+                if buf.len() > max_payload {
                     return Err(EMSGSIZE);
                 }
-                let socket = self.sockets.get_mut::<udp::Socket>(handle);
+                let socket = sockets.get_mut::<udp::Socket>(self.handle);
                 socket
                     .send_slice(buf, IpEndpoint::new(dst, to.port()))
                     .map_err(|e| match e {
@@ -263,10 +201,10 @@ impl Core {
                 let Ok(Icmpv4Repr::EchoRequest { .. }) = Icmpv4Repr::parse(&echo, &caps) else {
                     return Err(EINVAL);
                 };
-                if buf.len() > self.table.max_payload() + 8 {
+                if buf.len() > max_payload + 8 {
                     return Err(EMSGSIZE);
                 }
-                let socket = self.sockets.get_mut::<icmp::Socket>(handle);
+                let socket = sockets.get_mut::<icmp::Socket>(self.handle);
                 let out = socket.send(buf.len(), dst).map_err(|e| match e {
                     icmp::SendError::BufferFull => EAGAIN,
                     icmp::SendError::Unaddressable => EINVAL,
@@ -280,16 +218,15 @@ impl Core {
     }
 
     /// Takes the next datagram: (bytes copied, truncated to `buf`, and its source).
-    pub(crate) fn dgram_recvfrom(
+    pub(crate) fn recv(
         &mut self,
-        id: SocketId,
+        sockets: &mut SocketSet<'static>,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), Errno> {
-        let d = dgram_mut(&mut self.table, id)?;
-        if d.shut_rd {
+        if self.shut_rd {
             return Ok((0, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
         }
-        let got = match &mut d.inbox {
+        let got = match &mut self.inbox {
             Some(inbox) => inbox.dequeue().ok().map(|(src, msg)| {
                 let len = msg.len().min(buf.len());
                 buf[..len].copy_from_slice(&msg[..len]);
@@ -297,7 +234,7 @@ impl Core {
                 (len, SocketAddrV4::new(src, 0))
             }),
             None => {
-                let socket = self.sockets.get_mut::<udp::Socket>(d.handle);
+                let socket = sockets.get_mut::<udp::Socket>(self.handle);
                 socket.recv().ok().map(|(payload, meta)| {
                     let len = payload.len().min(buf.len());
                     buf[..len].copy_from_slice(&payload[..len]);
@@ -307,21 +244,18 @@ impl Core {
             }
         };
         let got = got.ok_or(EAGAIN)?;
-        self.table.dequeued(id);
+        self.queued -= 1;
         Ok(got)
     }
 
-    /// Moves what smoltcp just stored on ICMP socket `id` into its inbox,
+    /// Moves what smoltcp just stored on an ICMP socket into its inbox,
     /// keeping only echo replies from the peer (if connected).
-    pub(crate) fn icmp_collect(&mut self, id: SocketId) {
-        let Some(Entry::Dgram(d)) = self.table.entry_mut(id) else {
+    pub(crate) fn icmp_collect(&mut self, sockets: &mut SocketSet<'static>) {
+        let peer = self.remote();
+        let Some(inbox) = &mut self.inbox else {
             return;
         };
-        let peer = d.remote();
-        let Some(inbox) = &mut d.inbox else {
-            return;
-        };
-        let socket = self.sockets.get_mut::<icmp::Socket>(d.handle);
+        let socket = sockets.get_mut::<icmp::Socket>(self.handle);
         let mut dropped = 0;
         while let Ok((msg, IpAddress::Ipv4(src))) = socket.recv() {
             let reply = Icmpv4Packet::new_checked(msg).is_ok_and(|p| {
@@ -344,48 +278,42 @@ impl Core {
                 Err(_) => dropped += 1,
             }
         }
-        for _ in 0..dropped {
-            self.table.dequeued(id);
-        }
+        self.queued -= dropped;
     }
 
-    pub(crate) fn dgram_shutdown(
-        &mut self,
-        id: SocketId,
-        read: bool,
-        write: bool,
-    ) -> Result<(), Errno> {
-        let d = dgram_mut(&mut self.table, id)?;
-        if d.remote().is_none() {
+    pub(crate) fn shutdown(&mut self, read: bool, write: bool) -> Result<(), Errno> {
+        if self.remote().is_none() {
             return Err(ENOTCONN);
         }
-        d.shut_rd |= read;
-        d.shut_wr |= write;
+        self.shut_rd |= read;
+        self.shut_wr |= write;
         Ok(())
     }
 
-    pub(crate) fn dgram_readiness(&self, d: &Dgram) -> Readiness {
-        let (can_recv, can_send) = match d.proto {
-            Proto::Udp => {
-                let s = self.sockets.get::<udp::Socket>(d.handle);
-                (s.can_recv(), s.can_send())
-            }
-            Proto::Icmp => {
-                let s = self.sockets.get::<icmp::Socket>(d.handle);
-                let inbox = d.inbox.as_ref().is_some_and(|i| !i.is_empty());
-                (inbox, s.can_send())
-            }
+    /// Whether a datagram waits: smoltcp's receive buffer, or (ICMP) the inbox.
+    pub(crate) fn can_recv(&self, sockets: &SocketSet<'static>) -> bool {
+        match self.proto {
+            Proto::Udp => sockets.get::<udp::Socket>(self.handle).can_recv(),
+            Proto::Icmp => self.inbox.as_ref().is_some_and(|i| !i.is_empty()),
+        }
+    }
+
+    pub(crate) fn readiness(&self, sockets: &SocketSet<'static>) -> Readiness {
+        let can_send = match self.proto {
+            Proto::Udp => sockets.get::<udp::Socket>(self.handle).can_send(),
+            Proto::Icmp => sockets.get::<icmp::Socket>(self.handle).can_send(),
         };
         Readiness {
-            readable: can_recv || d.shut_rd,
-            writable: can_send || d.shut_wr,
-            hup: d.shut_rd && d.shut_wr,
+            readable: self.can_recv(sockets) || self.shut_rd,
+            writable: can_send || self.shut_wr,
+            hup: self.shut_rd && self.shut_wr,
             error: false,
         }
     }
 
-    pub(crate) fn dgram_addrs(d: &Dgram) -> (SocketAddrV4, Option<SocketAddrV4>) {
+    /// (local address, peer address if connected).
+    pub(crate) fn addrs(&self) -> (SocketAddrV4, Option<SocketAddrV4>) {
         let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-        (d.local().unwrap_or(any), d.remote())
+        (self.local().unwrap_or(any), self.remote())
     }
 }

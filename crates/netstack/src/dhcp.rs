@@ -1,12 +1,15 @@
-//! The DHCP client: smoltcp's `dhcpv4` socket, whose lease this file applies
+//! The DHCP client: smoltcp's `dhcpv4` socket, whose lease the stack applies
 //! to the interface (address, default route) and keeps for the kernel to show.
 //!
-//! The kernel calls [`NetStack::start_dhcp`] at boot and polls as usual; a poll
-//! whose [`PollResult::config_changed`](crate::PollResult) is set acquired (or
-//! lost) a lease, which [`NetStack::dhcp_lease`] returns. With no lease after a
-//! while, the kernel may [`NetStack::stop_dhcp`] and [`NetStack::set_ipv4`] a
-//! static address instead. The DNS servers of the lease are only reported:
-//! nothing here resolves names unless the kernel passes one of them on.
+//! The kernel calls [`NetStack::start_dhcp`](crate::NetStack::start_dhcp) at
+//! boot and polls as usual; a poll whose
+//! [`PollResult::config_changed`](crate::PollResult) is set acquired (or lost)
+//! a lease, which [`NetStack::dhcp_lease`](crate::NetStack::dhcp_lease)
+//! returns. With no lease after a while, the kernel may
+//! [`NetStack::stop_dhcp`](crate::NetStack::stop_dhcp) and
+//! [`NetStack::set_ipv4`](crate::NetStack::set_ipv4) a static address
+//! instead. The DNS servers of the lease are only reported: user programs
+//! resolve names themselves.
 //!
 //! DHCP replies are UDP from port 67 to 68, often broadcast, and arrive before
 //! we have an address: smoltcp gives them to the DHCP socket before its
@@ -15,10 +18,8 @@
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
-
-use crate::device::NetDevice;
-use crate::stack::{Core, NetStack};
 
 /// What the DHCP server granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,40 +33,49 @@ pub struct Lease {
     pub server: Ipv4Addr,
 }
 
-impl<D: NetDevice> NetStack<D> {
-    /// Starts asking for a lease (once; again after `stop_dhcp`). The
-    /// interface keeps its present address, if any, until a lease replaces it.
-    pub fn start_dhcp(&mut self) {
-        let core = &mut self.core;
-        if core.dhcp.is_none() {
-            core.dhcp = Some(core.sockets.add(dhcpv4::Socket::new()));
-            core.host.dhcp = true;
-        }
-    }
-
-    /// Stops the client; the address it configured stays until changed.
-    pub fn stop_dhcp(&mut self) {
-        let core = &mut self.core;
-        if let Some(handle) = core.dhcp.take() {
-            core.sockets.remove(handle);
-            core.host.dhcp = false;
-        }
-    }
-
-    /// The lease in force, if any.
-    pub fn dhcp_lease(&self) -> Option<Lease> {
-        self.core.lease.clone()
-    }
+/// The client: its smoltcp socket while it runs, and the lease in force.
+pub(crate) struct Dhcp {
+    handle: Option<SocketHandle>,
+    lease: Option<Lease>,
 }
 
-impl Core {
-    /// Applies what the DHCP client learnt since the last poll; true if the
-    /// interface's configuration changed.
-    pub(crate) fn dhcp_housekeeping(&mut self) -> bool {
-        let Some(handle) = self.dhcp else {
+impl Dhcp {
+    pub(crate) fn new() -> Dhcp {
+        Dhcp {
+            handle: None,
+            lease: None,
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Starts asking for a lease, unless already asking.
+    pub(crate) fn start(&mut self, sockets: &mut SocketSet<'static>) {
+        if self.handle.is_none() {
+            self.handle = Some(sockets.add(dhcpv4::Socket::new()));
+        }
+    }
+
+    /// Stops the client; the lease stays on record.
+    pub(crate) fn stop(&mut self, sockets: &mut SocketSet<'static>) {
+        if let Some(handle) = self.handle.take() {
+            sockets.remove(handle);
+        }
+    }
+
+    pub(crate) fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// Takes in what the client learnt since the last poll; true if the lease
+    /// changed, and with it the interface's configuration.
+    pub(crate) fn poll(&mut self, sockets: &mut SocketSet<'static>) -> bool {
+        let Some(handle) = self.handle else {
             return false;
         };
-        let lease = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+        self.lease = match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
             None => return false,
             Some(dhcpv4::Event::Configured(config)) => Some(Lease {
                 addr: config.address.address(),
@@ -78,11 +88,6 @@ impl Core {
             Some(dhcpv4::Event::Deconfigured) if self.lease.is_none() => return false,
             Some(dhcpv4::Event::Deconfigured) => None,
         };
-        match &lease {
-            Some(l) => self.set_ipv4(Some((l.addr, l.prefix_len)), l.gateway),
-            None => self.set_ipv4(None, None),
-        }
-        self.lease = lease;
         true
     }
 }

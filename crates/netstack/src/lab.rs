@@ -24,21 +24,23 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use crate::Error;
 use crate::device::NetDevice;
-use crate::socket::{Entry, LabState, SocketId};
-use crate::stack::{Core, NetStack};
+use crate::socket::{SocketId, Sockets};
+use crate::stack::NetStack;
+use crate::table::{Entry, LabState};
 
 impl<D: NetDevice> NetStack<D> {
     /// Starts queueing datagrams that arrive for `port`.
     pub fn bind(&mut self, port: u16) -> Result<(), Error> {
-        self.core.take_port(LabState::Bound { port, queued: 0 })?;
+        take_port(self.sockets_mut(), LabState::Bound { port, queued: 0 })?;
         Ok(())
     }
 
     /// Stops receiving on `port` and discards what it queued.
     pub fn unbind(&mut self, port: u16) -> Result<(), Error> {
-        match self.core.table.lab_port(port) {
+        let sockets = self.sockets_mut();
+        match sockets.table().lab_port(port) {
             Some((id, _, LabState::Bound { .. })) => {
-                self.core.close_socket(id);
+                sockets.close(id, false);
                 Ok(())
             }
             _ => Err(Error::NotBound),
@@ -49,10 +51,11 @@ impl<D: NetDevice> NetStack<D> {
     /// `buf.len()` bytes of it into `buf` (the rest is discarded, as in the
     /// lab) and returns (source IPv4 in host order, source port, bytes copied).
     pub fn try_recv(&mut self, port: u16, buf: &mut [u8]) -> Result<(u32, u16, usize), Error> {
-        let Some((id, handle, LabState::Bound { .. })) = self.core.table.lab_port(port) else {
+        let sockets = self.sockets_mut();
+        let Some((id, handle, LabState::Bound { .. })) = sockets.table().lab_port(port) else {
             return Err(Error::NotBound);
         };
-        let (src, src_port, len) = self.core.lab_recv(id, handle, buf)?;
+        let (src, src_port, len) = lab_recv(sockets, id, handle, buf)?;
         Ok((src.into(), src_port, len))
     }
 
@@ -60,24 +63,30 @@ impl<D: NetDevice> NetStack<D> {
     /// order). `sport` need not be bound: the lab sends from ports it never
     /// binds, and such a port gets a send-only socket that receives nothing.
     pub fn send(&mut self, sport: u16, dst: u32, dport: u16, payload: &[u8]) -> Result<(), Error> {
-        let core = &mut self.core;
-        let (id, handle) = match core.table.lab_port(sport) {
+        let sockets = self.sockets_mut();
+        let (id, handle) = match sockets.table().lab_port(sport) {
             Some((id, handle, _)) => (id, handle),
             None => {
-                let id = core.take_port(LabState::SendOnly { port: sport })?;
-                let Entry::Lab { handle, .. } = *core.table.entry(id) else {
+                let id = take_port(sockets, LabState::SendOnly { port: sport })?;
+                let Entry::Lab { handle, .. } = *sockets.table().entry(id) else {
                     unreachable!("take_port opens lab ports")
                 };
                 (id, handle)
             }
         };
-        core.lab_send(id, handle, (Ipv4Address::from(dst), dport), payload)
+        lab_send(
+            sockets,
+            id,
+            handle,
+            (Ipv4Address::from(dst), dport),
+            payload,
+        )
     }
 
     /// The socket using local UDP `port`, if any: the one a sleeper in `recv`
     /// or `send` on that port waits for.
     pub fn port_socket(&self, port: u16) -> Option<SocketId> {
-        self.core.table.by_udp_port(port)
+        self.sockets().table().by_udp_port(port)
     }
 
     /// Opens a socket that exchanges datagrams with `raddr:rport` (host order)
@@ -91,45 +100,46 @@ impl<D: NetDevice> NetStack<D> {
         if remote.0.is_unspecified() || rport == 0 {
             return Err(Error::Invalid);
         }
-        self.core.take_port(LabState::Connected {
+        let state = LabState::Connected {
             port: lport,
             remote,
             queued: 0,
-        })
+        };
+        take_port(self.sockets_mut(), state)
     }
 
     /// Sends `payload` as one datagram on a connected socket.
     pub fn try_write(&mut self, id: SocketId, payload: &[u8]) -> Result<usize, Error> {
-        let core = &mut self.core;
+        let sockets = self.sockets_mut();
         let Entry::Lab {
             handle,
             state: LabState::Connected { remote, .. },
-        } = *core.table.entry(id)
+        } = *sockets.table().entry(id)
         else {
             return Err(Error::BadSocket);
         };
-        core.lab_send(id, handle, remote, payload)?;
+        lab_send(sockets, id, handle, remote, payload)?;
         Ok(payload.len())
     }
 
     /// Takes the next datagram of a connected socket into `buf`, truncated.
     pub fn try_read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, Error> {
-        let core = &mut self.core;
+        let sockets = self.sockets_mut();
         let Entry::Lab {
             handle,
             state: LabState::Connected { .. },
-        } = *core.table.entry(id)
+        } = *sockets.table().entry(id)
         else {
             return Err(Error::BadSocket);
         };
-        let (_, _, len) = core.lab_recv(id, handle, buf)?;
+        let (_, _, len) = lab_recv(sockets, id, handle, buf)?;
         Ok(len)
     }
 
     /// Closes any open socket, of any kind. A lab port's queued datagrams are
     /// discarded; a TCP connection is closed gracefully (see [`crate::bsd`]).
     pub fn close(&mut self, id: SocketId) -> Result<(), Error> {
-        if self.core.close_socket(id) {
+        if self.sockets_mut().close(id, false) {
             Ok(())
         } else {
             Err(Error::BadSocket)
@@ -137,94 +147,92 @@ impl<D: NetDevice> NetStack<D> {
     }
 }
 
-impl Core {
-    /// Claims the local port of `state`. A send-only port becomes the new kind
-    /// (keeping the datagrams it still has to send); any other owner, lab or
-    /// BSD, means the port is taken.
-    fn take_port(&mut self, state: LabState) -> Result<SocketId, Error> {
-        let port = state.port();
-        if port == 0 {
-            return Err(Error::Invalid);
-        }
-        match self.table.by_udp_port(port) {
-            Some(id) => match self.table.entry_mut(id) {
-                Some(Entry::Lab {
-                    state: old @ LabState::SendOnly { .. },
-                    ..
-                }) => {
-                    *old = state;
-                    Ok(id)
-                }
-                _ => Err(Error::AddrInUse),
-            },
-            None => self.open_lab(state),
-        }
+/// Claims the local port of `state`. A send-only port becomes the new kind
+/// (keeping the datagrams it still has to send); any other owner, lab or
+/// BSD, means the port is taken.
+fn take_port(sockets: &mut Sockets, state: LabState) -> Result<SocketId, Error> {
+    let port = state.port();
+    if port == 0 {
+        return Err(Error::Invalid);
     }
-
-    /// Opens a lab port on a free slot. When the table is full, a send-only
-    /// port whose datagrams have all left gives up its slot: those are only a
-    /// cache of source ports.
-    fn open_lab(&mut self, state: LabState) -> Result<SocketId, Error> {
-        if self.table.is_full() {
-            let idle = self
-                .table
-                .open_ids()
-                .find(|&id| match *self.table.entry(id) {
-                    Entry::Lab {
-                        handle,
-                        state: LabState::SendOnly { .. },
-                    } => self.sockets.get::<udp::Socket>(handle).send_queue() == 0,
-                    _ => false,
-                });
-            self.close_socket(idle.ok_or(Error::NoSpace)?);
-        }
-        let handle = self.table.take_udp(&mut self.sockets);
-        let socket = self.sockets.get_mut::<udp::Socket>(handle);
-        // The port is not 0 and the socket comes unbound: this cannot fail.
-        let _ = socket.bind(state.port());
-        let id = self.table.insert(Entry::Lab { handle, state });
-        Ok(id.expect("a slot was free"))
+    let table = sockets.table_mut();
+    match table.by_udp_port(port) {
+        Some(id) => match table.entry_mut(id) {
+            Some(Entry::Lab {
+                state: old @ LabState::SendOnly { .. },
+                ..
+            }) => {
+                *old = state;
+                Ok(id)
+            }
+            _ => Err(Error::AddrInUse),
+        },
+        None => open_lab(sockets, state),
     }
+}
 
-    /// Queues one datagram on lab socket `id` for `to`.
-    fn lab_send(
-        &mut self,
-        id: SocketId,
-        handle: SocketHandle,
-        to: (Ipv4Address, u16),
-        payload: &[u8],
-    ) -> Result<(), Error> {
-        if payload.len() > self.table.max_payload() {
-            return Err(Error::TooBig);
-        }
-        let endpoint = IpEndpoint::new(IpAddress::Ipv4(to.0), to.1);
-        let socket = self.sockets.get_mut::<udp::Socket>(handle);
-        let sent = socket.send_slice(payload, endpoint).map_err(|e| match e {
+/// Opens a lab port on a free slot. When the table is full, a send-only
+/// port whose datagrams have all left gives up its slot: those are only a
+/// cache of source ports.
+fn open_lab(sockets: &mut Sockets, state: LabState) -> Result<SocketId, Error> {
+    let table = sockets.table();
+    if table.is_full() {
+        let idle = table.open_ids().find(|&id| match *table.entry(id) {
+            Entry::Lab {
+                handle,
+                state: LabState::SendOnly { .. },
+            } => sockets.set().get::<udp::Socket>(handle).send_queue() == 0,
+            _ => false,
+        });
+        sockets.close(idle.ok_or(Error::NoSpace)?, false);
+    }
+    let handle = sockets.take_udp();
+    // The port is not 0 and the socket comes unbound: this cannot fail.
+    let _ = sockets.udp(handle).bind(state.port());
+    let id = sockets.table_mut().insert(Entry::Lab { handle, state });
+    Ok(id.expect("a slot was free"))
+}
+
+/// Queues one datagram on lab socket `id` for `to`.
+fn lab_send(
+    sockets: &mut Sockets,
+    id: SocketId,
+    handle: SocketHandle,
+    to: (Ipv4Address, u16),
+    payload: &[u8],
+) -> Result<(), Error> {
+    if payload.len() > sockets.max_payload() {
+        return Err(Error::TooBig);
+    }
+    let endpoint = IpEndpoint::new(IpAddress::Ipv4(to.0), to.1);
+    let sent = sockets
+        .udp(handle)
+        .send_slice(payload, endpoint)
+        .map_err(|e| match e {
             udp::SendError::BufferFull => Error::WouldBlock,
             udp::SendError::Unaddressable => Error::Invalid,
         });
-        if sent == Err(Error::WouldBlock) {
-            self.observe(id);
-        }
-        sent
+    if sent == Err(Error::WouldBlock) {
+        sockets.observe(id);
     }
+    sent
+}
 
-    /// Takes the oldest datagram of lab socket `id`: (source, source port, bytes copied).
-    fn lab_recv(
-        &mut self,
-        id: SocketId,
-        handle: SocketHandle,
-        buf: &mut [u8],
-    ) -> Result<(Ipv4Address, u16, usize), Error> {
-        let socket = self.sockets.get_mut::<udp::Socket>(handle);
-        let Ok((payload, meta)) = socket.recv() else {
-            self.observe(id);
-            return Err(Error::WouldBlock);
-        };
-        let len = payload.len().min(buf.len());
-        buf[..len].copy_from_slice(&payload[..len]);
-        self.table.dequeued(id);
-        let IpAddress::Ipv4(src) = meta.endpoint.addr;
-        Ok((src, meta.endpoint.port, len))
-    }
+/// Takes the oldest datagram of lab socket `id`: (source, source port, bytes copied).
+fn lab_recv(
+    sockets: &mut Sockets,
+    id: SocketId,
+    handle: SocketHandle,
+    buf: &mut [u8],
+) -> Result<(Ipv4Address, u16, usize), Error> {
+    let Ok((payload, meta)) = sockets.udp(handle).recv() else {
+        sockets.observe(id);
+        return Err(Error::WouldBlock);
+    };
+    let len = payload.len().min(buf.len());
+    buf[..len].copy_from_slice(&payload[..len]);
+    let IpAddress::Ipv4(src) = meta.endpoint.addr;
+    let src_port = meta.endpoint.port;
+    sockets.table_mut().dequeued(id);
+    Ok((src, src_port, len))
 }

@@ -8,8 +8,9 @@
 //! 2. [`stack`]: [`NetStack::poll`] counts and traces the frame, then
 //!    `classify` (in `classify.rs`) checks it with smoltcp's wire parsers:
 //!    well formed, for this host, UDP to some port.
-//! 3. [`socket`]: `SocketTable::admit_udp` picks the socket bound to that port
-//!    and reserves a place in its 16-datagram queue, or drops and counts the frame.
+//! 3. [`socket`]: admission (`SocketTable::admit_udp`, in `table.rs`) picks the
+//!    socket bound to that port and reserves a place in its 16-datagram queue,
+//!    or drops and counts the frame.
 //! 4. `phy.rs`: smoltcp's `Interface` reads the same slot through the `Phy`
 //!    adapter and copies the payload into that socket's receive buffer.
 //! 5. [`lab`]: the kernel's `recv` syscall calls [`NetStack::try_recv`], which
@@ -19,9 +20,22 @@
 //! socket, and the next `poll` has smoltcp resolve the neighbor (ARP) and write
 //! the frame straight into a TX slot lent by [`TxRing::transmit`].
 //!
-//! Beside the lab's ports, [`bsd`] offers BSD sockets (TCP in `tcp.rs`, UDP and
-//! ICMP echo in `dgram.rs`), [`dhcp`] a DHCP client, [`dns`] a resolver, and
-//! [`bootargs`] the static address from the kernel command line.
+//! Beside the lab's ports, [`bsd`] offers BSD sockets (TCP in `tcp.rs` over the
+//! pool of smoltcp sockets in `tcp_pool.rs`, UDP and ICMP echo in `dgram.rs`),
+//! [`dhcp`] a DHCP client, and [`bootargs`] the static address from the kernel
+//! command line. Names are resolved in user space, over a UDP socket.
+//!
+//! The files form layers, each using only those below it:
+//!
+//! ```text
+//! lab.rs            the net lab's calls, as methods of NetStack
+//! stack.rs          NetStack: the device, the interface, poll (ingress, egress)
+//! bsd.rs            the BSD calls: the rules that span a socket's kind
+//! socket.rs         Sockets: what every kind shares (open, close, readiness, ports)
+//! table.rs          the slots, and which socket an arriving datagram is for
+//! tcp.rs dgram.rs   one socket of a kind
+//! tcp_pool.rs syn_wait.rs dhcp.rs phy.rs classify.rs trace.rs readiness.rs ...
+//! ```
 //!
 //! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
 //! `cargo test` on the host, two stacks talking over an in-memory link.
@@ -37,34 +51,34 @@ mod counters;
 pub mod device;
 mod dgram;
 pub mod dhcp;
-pub mod dns;
 pub mod echo;
 #[cfg(test)]
 mod fixtures;
 pub mod lab;
 pub mod napi;
 mod phy;
-pub mod ring;
+mod readiness;
 pub mod socket;
 pub mod stack;
 mod syn_wait;
+mod table;
 mod tcp;
+mod tcp_pool;
 pub mod trace;
-pub mod virtq;
 
 use core::fmt;
 
 pub use abi::errno::Errno;
 pub use bootargs::{AddrError, BadArg};
-pub use bsd::{Bsd, Readiness, Shutdown, SockKind};
+pub use bsd::{Bsd, Shutdown, SockKind};
 pub use counters::{Counters, DropReason, Drops};
 pub use device::{NetDevice, RxRing, TxRing};
 pub use dhcp::Lease;
-pub use dns::{QueryId, QueryStatus};
 pub use phy::Tracer;
+pub use readiness::Readiness;
 pub use socket::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
 pub use stack::{Config, NetStack, PollResult, RX_BUDGET, SocketCounts};
-pub use tcp::SocketLimits;
+pub use tcp_pool::SocketLimits;
 
 /// Why a socket operation did not happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,298 +1,325 @@
-//! The socket table: every socket the kernel can name, what kind and state it is
-//! in, and which one an arriving UDP datagram or ICMP echo belongs to.
+//! The socket layer: what every kind of socket shares. `Sockets` owns the
+//! socket table, smoltcp's socket set and the TCP pool, and does for any
+//! socket what does not depend on its kind: open and close, readiness and the
+//! wake-up report after a poll, local ports, and the ingress path's questions
+//! (who receives this datagram, which TCP socket takes this segment).
 //!
-//! A slot holds one `Entry`: a net-lab port, a BSD datagram socket (UDP or ICMP
-//! echo), a BSD TCP socket, or a DNS query. Entries own their smoltcp sockets
-//! through handles; the kinds' operations live in `lab.rs`, `dgram.rs`, `tcp.rs`
-//! and `dns.rs`, this file only finds, counts and recycles.
-//!
-//! smoltcp demultiplexes UDP by local port only, and ICMP echoes by identifier,
-//! and it drops silently when a buffer is full. So the choice of receiver and the
-//! per-socket queue limit are made here, in `SocketTable::admit_udp` and
-//! `SocketTable::admit_echo`, before smoltcp sees the frame; smoltcp's buffers are
-//! sized so that it never has to drop what we admitted.
-//!
-//! Slots are never freed back to the allocator, and a closed UDP socket keeps its
-//! smoltcp socket and buffers in a spare list for the next one, so steady
-//! datagram traffic and socket churn allocate nothing. (TCP sockets are freed:
-//! their buffers are large and the kernel heap is not.)
+//! A poll names a socket when one of its [`Readiness`] flags rose since the
+//! kernel last looked: `Sockets::observe` records a look after every
+//! operation, `Sockets::report` after every poll. Both first bring TCP
+//! entries up to date with their smoltcp sockets, which change only then, so
+//! that `Sockets::readiness` in between is a pure getter.
 
-use alloc::vec;
-use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 
+use abi::errno::*;
 use smoltcp::iface::{SocketHandle, SocketSet};
-use smoltcp::socket::{icmp, udp};
-use smoltcp::wire::Ipv4Address;
+use smoltcp::socket::{icmp, tcp as smol_tcp, udp};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
-use crate::bsd::Readiness;
+use crate::classify::Segment;
 use crate::counters::DropReason;
-use crate::dgram::{Dgram, Proto};
-use crate::dns::Query;
-use crate::tcp::Tcp;
+use crate::dgram::{Dgram, Inbox, Proto};
+use crate::readiness::Readiness;
+use crate::table::{Entry, SocketTable};
+pub use crate::table::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
+use crate::tcp::{Tcp, TcpSocket};
+use crate::tcp_pool::{self, SocketLimits, TcpPool};
 
-/// Most sockets open at once (one bit each in a [`SocketMask`]).
-pub const MAX_SOCKETS: usize = 128;
-
-/// Most datagrams a receiving socket queues; newer ones are dropped and
-/// counted. The net lab requires at most 16 (its `ping3` test floods a port).
-pub const QUEUE_LEN: usize = 16;
-
-/// Datagrams a socket can hold while they wait for a free TX slot or an ARP
-/// reply; when full, sends return `WouldBlock`/`EAGAIN`.
-pub(crate) const TX_QUEUE_LEN: usize = 8;
-
-/// Names one socket for the kernel: a file refers to it, a sleeper waits on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SocketId(u8);
-
-impl SocketId {
-    /// The slot number, 0..[`MAX_SOCKETS`]: handy for a wait-channel address.
-    pub fn index(self) -> usize {
-        usize::from(self.0)
-    }
-}
-
-/// A set of sockets, one bit per slot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SocketMask(u128);
-
-impl SocketMask {
-    pub(crate) fn insert(&mut self, id: SocketId) {
-        self.0 |= 1 << id.0;
-    }
-
-    pub fn contains(self, id: SocketId) -> bool {
-        self.0 & (1 << id.0) != 0
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = SocketId> {
-        (0..MAX_SOCKETS as u8)
-            .map(SocketId)
-            .filter(move |&id| self.contains(id))
-    }
-}
-
-/// What a net-lab port is being used for.
+/// The port namespaces: UDP ports, TCP ports, ICMP echo identifiers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LabState {
-    /// The net lab's `send` from a port nobody bound (`ping3` sends from 2010).
-    /// It only transmits: datagrams arriving for it are dropped as `NoSocket`.
-    SendOnly { port: u16 },
-    /// The net lab's `bind(port)`: receives every datagram to `port`.
-    Bound { port: u16, queued: usize },
-    /// The 2020 lab's `connect(raddr, lport, rport)`: receives only from
-    /// `remote`, sends only to it.
-    Connected {
-        port: u16,
-        remote: (Ipv4Address, u16),
-        queued: usize,
-    },
+pub(crate) enum PortSpace {
+    Udp,
+    Tcp,
+    Icmp,
 }
 
-impl LabState {
-    pub(crate) fn port(&self) -> u16 {
-        match *self {
-            LabState::SendOnly { port }
-            | LabState::Bound { port, .. }
-            | LabState::Connected { port, .. } => port,
+/// Linux's ephemeral port range (`ip_local_port_range` is 32768-60999; IANA's
+/// 49152-65535 is used here, as by smoltcp's examples).
+const EPHEMERAL: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// The first ephemeral port to try, from the seed.
+fn first_ephemeral(seed: u64) -> u16 {
+    let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+    EPHEMERAL.start() + (seed % span) as u16
+}
+
+/// The interface's address and default gateway, as socket operations check them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Addressing {
+    pub ip: Option<Ipv4Cidr>,
+    pub gateway: Option<Ipv4Address>,
+}
+
+impl Addressing {
+    /// `bind`'s address check: any, or ours.
+    pub(crate) fn check_local_ip(&self, ip: Ipv4Addr) -> Result<(), Errno> {
+        if ip.is_unspecified() || self.ip.map(|c| c.address()) == Some(ip) {
+            Ok(())
+        } else {
+            Err(EADDRNOTAVAIL)
         }
     }
 
-    /// Whether a datagram from `src:src_port` to `dst_port` is for this socket.
-    fn receives(&self, src: Ipv4Address, src_port: u16, dst_port: u16) -> bool {
-        match *self {
-            LabState::SendOnly { .. } => false,
-            LabState::Bound { port, .. } => port == dst_port,
-            LabState::Connected { port, remote, .. } => {
-                port == dst_port && remote == (src, src_port)
-            }
-        }
-    }
-}
-
-/// What a slot holds.
-pub(crate) enum Entry {
-    Free,
-    /// A net-lab port over a smoltcp UDP socket.
-    Lab {
-        handle: SocketHandle,
-        state: LabState,
-    },
-    /// A BSD UDP or ICMP echo socket.
-    Dgram(Dgram),
-    /// A BSD TCP socket.
-    Tcp(Tcp),
-    /// A DNS query in flight, over its own UDP socket.
-    Query(Query),
-}
-
-impl Entry {
-    /// The UDP port this entry receives on, if it holds a bound UDP socket.
-    fn udp_port(&self) -> Option<u16> {
-        match self {
-            Entry::Lab { state, .. } => Some(state.port()),
-            Entry::Dgram(d) if d.proto == Proto::Udp => d.port(),
-            Entry::Query(q) => Some(q.port),
-            _ => None,
-        }
-    }
-
-    /// The count of admitted datagrams not yet taken, for entries that receive them.
-    fn queued_mut(&mut self) -> Option<&mut usize> {
-        match self {
-            Entry::Lab {
-                state: LabState::Bound { queued, .. } | LabState::Connected { queued, .. },
-                ..
-            } => Some(queued),
-            Entry::Dgram(d) => Some(&mut d.queued),
-            Entry::Query(q) => Some(&mut q.queued),
-            _ => None,
+    /// Whether packets to `dst` have somewhere to go: an address of ours, and
+    /// `dst` on our subnet or a gateway.
+    pub(crate) fn check_reachable(&self, dst: Ipv4Address) -> Result<(), Errno> {
+        match self.ip {
+            Some(cidr) if cidr.contains_addr(&dst) || self.gateway.is_some() => Ok(()),
+            _ => Err(ENETUNREACH),
         }
     }
 }
 
-struct Slot {
-    entry: Entry,
-    /// The readiness last reported by a poll or observed by an operation; a
-    /// poll reports a socket only when some flag rises above this.
-    seen: Readiness,
+/// Every socket of one stack.
+pub(crate) struct Sockets {
+    set: SocketSet<'static>,
+    table: SocketTable,
+    tcp: TcpPool,
+    /// The next ephemeral port to try.
+    next_port: u16,
 }
 
-/// All sockets, indexed by [`SocketId`].
-pub(crate) struct SocketTable {
-    slots: Vec<Slot>,
-    /// Closed UDP sockets, unbound, with their buffers, for reuse.
-    spare_udp: Vec<SocketHandle>,
-    /// Largest UDP payload one frame carries (MTU - IPv4 header - UDP header).
-    max_payload: usize,
-}
-
-impl SocketTable {
-    pub(crate) fn new(mtu: usize) -> Self {
-        SocketTable {
-            slots: Vec::new(),
-            spare_udp: Vec::new(),
-            max_payload: mtu - 20 - 8,
+impl Sockets {
+    pub(crate) fn new(mtu: usize, limits: SocketLimits, seed: u64) -> Sockets {
+        Sockets {
+            set: SocketSet::new(alloc::vec![]),
+            table: SocketTable::new(mtu),
+            tcp: TcpPool::new(limits),
+            next_port: first_ephemeral(seed),
         }
     }
 
-    pub(crate) fn max_payload(&self) -> usize {
-        self.max_payload
+    /// smoltcp's sockets, for the interface's polls.
+    pub(crate) fn set(&self) -> &SocketSet<'static> {
+        &self.set
     }
 
-    pub(crate) fn entry(&self, id: SocketId) -> &Entry {
-        self.slots
-            .get(id.index())
-            .map_or(&Entry::Free, |s| &s.entry)
+    pub(crate) fn set_mut(&mut self) -> &mut SocketSet<'static> {
+        &mut self.set
     }
 
-    /// The entry of `id`; `None` for a free or never-used slot.
-    pub(crate) fn entry_mut(&mut self, id: SocketId) -> Option<&mut Entry> {
-        match self.slots.get_mut(id.index()) {
-            Some(Slot {
-                entry: Entry::Free, ..
-            })
-            | None => None,
-            Some(slot) => Some(&mut slot.entry),
-        }
+    pub(crate) fn table(&self) -> &SocketTable {
+        &self.table
     }
 
-    pub(crate) fn seen_mut(&mut self, id: SocketId) -> &mut Readiness {
-        &mut self.slots[id.index()].seen
+    pub(crate) fn table_mut(&mut self) -> &mut SocketTable {
+        &mut self.table
     }
 
-    pub(crate) fn ids(&self) -> impl Iterator<Item = SocketId> + use<> {
-        (0..self.slots.len() as u8).map(SocketId)
-    }
-
-    /// Ids of the open sockets.
-    pub(crate) fn open_ids(&self) -> impl Iterator<Item = SocketId> + '_ {
-        self.ids()
-            .filter(|&id| !matches!(self.entry(id), Entry::Free))
-    }
-
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().map(|s| &s.entry)
-    }
-
-    pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.slots.iter_mut().map(|s| &mut s.entry)
-    }
-
-    /// Whether every slot is taken.
-    pub(crate) fn is_full(&self) -> bool {
-        self.slots.len() == MAX_SOCKETS && self.open_ids().count() == MAX_SOCKETS
-    }
-
-    /// Puts `entry` in a free slot; `None` when all [`MAX_SOCKETS`] are taken.
-    pub(crate) fn insert(&mut self, entry: Entry) -> Option<SocketId> {
-        let seen = Readiness::default();
-        let id = match self.ids().find(|&id| matches!(self.entry(id), Entry::Free)) {
-            Some(id) => id,
-            None if self.slots.len() < MAX_SOCKETS => {
-                self.slots.push(Slot {
-                    entry: Entry::Free,
-                    seen,
-                });
-                SocketId(self.slots.len() as u8 - 1)
-            }
-            None => return None,
-        };
-        self.slots[id.index()] = Slot { entry, seen };
-        Some(id)
-    }
-
-    /// Empties slot `id` and returns what it held; the caller releases its sockets.
-    pub(crate) fn remove(&mut self, id: SocketId) -> Entry {
-        match self.slots.get_mut(id.index()) {
-            Some(slot) => {
-                slot.seen = Readiness::default();
-                core::mem::replace(&mut slot.entry, Entry::Free)
-            }
-            None => Entry::Free,
-        }
+    /// smoltcp UDP socket `handle`, of a lab port.
+    pub(crate) fn udp(&mut self, handle: SocketHandle) -> &mut udp::Socket<'static> {
+        self.set.get_mut::<udp::Socket>(handle)
     }
 
     /// A smoltcp UDP socket, unbound: a spare one, or a new one.
-    pub(crate) fn take_udp(&mut self, sockets: &mut SocketSet<'static>) -> SocketHandle {
-        match self.spare_udp.pop() {
-            Some(handle) => handle,
-            None => sockets.add(self.new_udp_socket()),
+    pub(crate) fn take_udp(&mut self) -> SocketHandle {
+        self.table.take_udp(&mut self.set)
+    }
+
+    /// Open sockets, smoltcp TCP sockets, of which orphans, spare UDP sockets,
+    /// all smoltcp sockets.
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize, usize) {
+        let (tcp, orphans) = self.tcp.counts();
+        let open = self.table.open_ids().count();
+        let smoltcp = self.set.iter().count();
+        (open, tcp, orphans, self.table.spare_udp(), smoltcp)
+    }
+
+    /// A new TCP socket; `ENFILE` when the table is full.
+    pub(crate) fn open_tcp(&mut self) -> Result<SocketId, Errno> {
+        self.table.insert(Entry::Tcp(Tcp::new())).ok_or(ENFILE)
+    }
+
+    /// A new datagram socket of `proto`, unbound; `ENFILE` when the table is full.
+    pub(crate) fn open_dgram(&mut self, proto: Proto) -> Result<SocketId, Errno> {
+        if self.table.is_full() {
+            return Err(ENFILE);
+        }
+        let (handle, inbox) = match proto {
+            Proto::Udp => (self.table.take_udp(&mut self.set), None),
+            Proto::Icmp => {
+                let len = self.table.max_payload() + 8;
+                let inbox = Inbox::new(
+                    alloc::vec![smoltcp::storage::PacketMetadata::EMPTY; QUEUE_LEN + 1],
+                    alloc::vec![0; (QUEUE_LEN + 1) * len],
+                );
+                (self.set.add(self.table.new_icmp_socket()), Some(inbox))
+            }
+        };
+        let entry = Entry::Dgram(Dgram::new(proto, handle, inbox));
+        Ok(self.table.insert(entry).expect("a slot was free"))
+    }
+
+    /// Closes any socket; false if `id` is not open. A TCP connection is
+    /// finished gracefully, or reset if `abort`.
+    pub(crate) fn close(&mut self, id: SocketId, abort: bool) -> bool {
+        match self.table.remove(id) {
+            Entry::Free => return false,
+            Entry::Lab { handle, .. } => self.table.put_udp(&mut self.set, handle),
+            Entry::Dgram(d) => match d.proto {
+                // Kept for reuse.
+                Proto::Udp => self.table.put_udp(&mut self.set, d.handle),
+                Proto::Icmp => {
+                    self.set.remove(d.handle);
+                }
+            },
+            Entry::Tcp(t) => t.release(&mut self.tcp, &mut self.set, abort),
+        }
+        true
+    }
+
+    /// TCP socket `id` with what its operations need; `EBADF` if it is not one.
+    pub(crate) fn tcp(&mut self, id: SocketId) -> Result<TcpSocket<'_>, Errno> {
+        match self.table.entry_mut(id) {
+            Some(Entry::Tcp(t)) => Ok(TcpSocket {
+                t,
+                pool: &mut self.tcp,
+                sockets: &mut self.set,
+            }),
+            _ => Err(EBADF),
         }
     }
 
-    /// Gives a UDP socket back: what it queued, in and out, is discarded.
-    pub(crate) fn put_udp(&mut self, sockets: &mut SocketSet<'static>, handle: SocketHandle) {
-        sockets.get_mut::<udp::Socket>(handle).close();
-        self.spare_udp.push(handle);
-    }
-
-    /// How many closed UDP sockets wait for reuse.
-    pub(crate) fn spare_udp(&self) -> usize {
-        self.spare_udp.len()
-    }
-
-    /// The open socket receiving on UDP `port`, whatever its kind.
-    pub(crate) fn by_udp_port(&self, port: u16) -> Option<SocketId> {
-        self.ids()
-            .find(|&id| self.entry(id).udp_port() == Some(port))
-    }
-
-    /// The net-lab port on `port`, if that is what uses it.
-    pub(crate) fn lab_port(&self, port: u16) -> Option<(SocketId, SocketHandle, LabState)> {
-        let id = self.by_udp_port(port)?;
-        match *self.entry(id) {
-            Entry::Lab { handle, state } => Some((id, handle, state)),
-            _ => None,
+    /// Datagram socket `id` and smoltcp's sockets; `EBADF` if it is not one.
+    pub(crate) fn dgram(
+        &mut self,
+        id: SocketId,
+    ) -> Result<(&mut Dgram, &mut SocketSet<'static>), Errno> {
+        match self.table.entry_mut(id) {
+            Some(Entry::Dgram(d)) => Ok((d, &mut self.set)),
+            _ => Err(EBADF),
         }
     }
 
-    /// The queue policy, applied to a well-formed UDP datagram for us: find the
-    /// socket that receives it and reserve it a place in that socket's queue.
+    /// Largest UDP payload one frame carries.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.table.max_payload()
+    }
+
+    /// Brings TCP socket `id` up to date with its smoltcp socket.
+    pub(crate) fn sync(&mut self, id: SocketId) {
+        if let Ok(mut t) = self.tcp(id) {
+            t.sync();
+        }
+    }
+
+    /// What socket `id` can do now.
+    pub(crate) fn readiness(&self, id: SocketId) -> Readiness {
+        match self.table.entry(id) {
+            Entry::Free => Readiness::default(),
+            Entry::Lab { handle, .. } => {
+                let s = self.set.get::<udp::Socket>(*handle);
+                Readiness {
+                    readable: s.can_recv(),
+                    writable: s.can_send(),
+                    ..Readiness::default()
+                }
+            }
+            Entry::Dgram(d) => d.readiness(&self.set),
+            Entry::Tcp(t) => t.readiness(&self.set),
+        }
+    }
+
+    /// Records the readiness the caller of an operation on `id` has now seen.
+    pub(crate) fn observe(&mut self, id: SocketId) {
+        if !matches!(self.table.entry(id), Entry::Free) {
+            self.sync(id);
+            *self.table.seen_mut(id) = self.readiness(id);
+        }
+    }
+
+    /// After a poll: the sockets whose readiness rose since last seen, as
+    /// (readable, writable). Hang-ups and errors wake readers and writers alike.
+    pub(crate) fn report(&mut self) -> (SocketMask, SocketMask) {
+        let (mut readable, mut writable) = (SocketMask::default(), SocketMask::default());
+        for id in self.table.ids() {
+            if matches!(self.table.entry(id), Entry::Free) {
+                continue;
+            }
+            self.sync(id);
+            let now = self.readiness(id);
+            let seen = self.table.seen_mut(id);
+            let rose = now.rose_since(*seen);
+            *seen = now;
+            if rose.readable || rose.hup || rose.error {
+                readable.insert(id);
+            }
+            if rose.writable || rose.hup || rose.error {
+                writable.insert(id);
+            }
+        }
+        (readable, writable)
+    }
+
+    /// Whether TCP `port` is taken: by a socket's `bind` (strict: also by
+    /// accepted connections and orphans, which an ephemeral port must avoid).
+    fn tcp_port_in_use(&self, port: u16, strict: bool) -> bool {
+        let by_socket = self.table.entries().any(|e| match e {
+            Entry::Tcp(t) => t
+                .port()
+                .is_some_and(|(p, binds)| p == port && (binds || strict)),
+            _ => false,
+        });
+        by_socket || (strict && self.tcp.orphan_port(&self.set, port))
+    }
+
+    fn port_in_use(&self, space: PortSpace, port: u16) -> bool {
+        match space {
+            PortSpace::Udp => self.table.by_udp_port(port).is_some(),
+            PortSpace::Tcp => self.tcp_port_in_use(port, true),
+            PortSpace::Icmp => self.table.entries().any(|e| match e {
+                Entry::Dgram(d) => d.proto == Proto::Icmp && d.port() == Some(port),
+                _ => false,
+            }),
+        }
+    }
+
+    /// A free port (identifier) of `space`, in the ephemeral range, taken in
+    /// turn from a start that depends on the random seed.
+    pub(crate) fn ephemeral_port(&mut self, space: PortSpace) -> Result<u16, Errno> {
+        for _ in EPHEMERAL {
+            let port = self.next_port;
+            self.next_port = if port == *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                port + 1
+            };
+            if !self.port_in_use(space, port) {
+                return Ok(port);
+            }
+        }
+        Err(EADDRINUSE)
+    }
+
+    /// The port a `bind` to `port` of `space` gets: an ephemeral one for 0,
+    /// else `port` unless taken (`EADDRINUSE`).
+    pub(crate) fn claim_port(&mut self, space: PortSpace, port: u16) -> Result<u16, Errno> {
+        let taken = |s: &Self| match space {
+            // Accepted connections share their listener's port.
+            PortSpace::Tcp => s.tcp_port_in_use(port, false),
+            _ => s.port_in_use(space, port),
+        };
+        match port {
+            0 => self.ephemeral_port(space),
+            _ if taken(self) => Err(EADDRINUSE),
+            _ => Ok(port),
+        }
+    }
+
+    /// The smoltcp socket that will take `seg`, and its state before.
+    pub(crate) fn tcp_acceptor(&self, seg: &Segment) -> Option<(SocketHandle, smol_tcp::State)> {
+        tcp_pool::acceptor(&self.set, seg)
+    }
+
+    /// Whether a listener owns `port` (so a SYN nobody took found it busy).
+    pub(crate) fn tcp_listening_on(&self, port: u16) -> bool {
+        self.table
+            .entries()
+            .any(|e| matches!(e, Entry::Tcp(t) if t.listens_on(port)))
+    }
+
+    /// Admission of a UDP datagram; see [`SocketTable::admit_udp`].
     pub(crate) fn admit_udp(
         &mut self,
         src: Ipv4Address,
@@ -300,192 +327,78 @@ impl SocketTable {
         dst: Ipv4Address,
         dst_port: u16,
     ) -> Result<SocketId, DropReason> {
-        let receives = |entry: &Entry| match entry {
-            Entry::Lab { state, .. } => state.receives(src, src_port, dst_port),
-            Entry::Dgram(d) => d.proto == Proto::Udp && d.receives(src, src_port, dst, dst_port),
-            Entry::Query(q) => q.receives(src, src_port, dst_port),
-            Entry::Free | Entry::Tcp(_) => false,
-        };
-        let id = self
-            .ids()
-            .find(|&id| receives(self.entry(id)))
-            .ok_or(DropReason::NoSocket)?;
-        self.reserve(id)
+        self.table.admit_udp(src, src_port, dst, dst_port)
     }
 
-    /// The queue policy for an ICMP echo: an echo socket with that identifier
-    /// queues replies. smoltcp hands it requests too (and answers them): those
-    /// are thrown away as soon as smoltcp stored them, so they take no place.
-    /// `Ok(None)`: no socket, smoltcp just answers the request.
+    /// Admission of an ICMP echo; see [`SocketTable::admit_echo`].
     pub(crate) fn admit_echo(
         &mut self,
         ident: u16,
         request: bool,
     ) -> Result<Option<SocketId>, DropReason> {
-        let owner = self.ids().find(|&id| match self.entry(id) {
-            Entry::Dgram(d) => d.proto == Proto::Icmp && d.port() == Some(ident),
-            _ => false,
-        });
-        match owner {
-            Some(id) if request => Ok(Some(id)),
-            Some(id) => self.reserve(id).map(Some),
-            None if request => Ok(None),
-            None => Err(DropReason::NoSocket),
+        self.table.admit_echo(ident, request)
+    }
+
+    /// After smoltcp took a datagram admitted for `id`: an echo socket moves
+    /// it to its inbox.
+    pub(crate) fn after_datagram(&mut self, id: SocketId) {
+        debug_assert!(self.delivered(id), "smoltcp dropped an admitted datagram");
+        if let Some(Entry::Dgram(d)) = self.table.entry_mut(id) {
+            d.icmp_collect(&mut self.set);
         }
     }
 
-    fn reserve(&mut self, id: SocketId) -> Result<SocketId, DropReason> {
-        let queued = self.slots[id.index()]
-            .entry
-            .queued_mut()
-            .ok_or(DropReason::NoSocket)?;
-        if *queued == QUEUE_LEN {
-            return Err(DropReason::QueueFull);
-        }
-        *queued += 1;
-        Ok(id)
-    }
-
-    /// Records that one admitted datagram was taken off `id`'s queue.
-    pub(crate) fn dequeued(&mut self, id: SocketId) {
-        if let Some(queued) = self.slots[id.index()].entry.queued_mut() {
-            *queued -= 1;
+    /// Whether socket `id` holds a datagram: what admission promised.
+    fn delivered(&self, id: SocketId) -> bool {
+        let udp = |handle| self.set.get::<udp::Socket>(handle).can_recv();
+        match self.table.entry(id) {
+            Entry::Lab { handle, .. } => udp(*handle),
+            Entry::Dgram(d) if d.proto == Proto::Udp => udp(d.handle),
+            Entry::Dgram(d) => self.set.get::<icmp::Socket>(d.handle).can_recv(),
+            Entry::Free | Entry::Tcp(_) => false,
         }
     }
 
-    /// A UDP socket whose receive buffer can never overflow before `admit_udp`
-    /// says the queue is full. smoltcp's packet ring may spend one metadata
-    /// entry and less than one payload on padding when it wraps, hence the +1.
-    fn new_udp_socket(&self) -> udp::Socket<'static> {
-        let rx = udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; QUEUE_LEN + 1],
-            vec![0; (QUEUE_LEN + 1) * self.max_payload],
-        );
-        let tx = udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; TX_QUEUE_LEN],
-            vec![0; TX_QUEUE_LEN * self.max_payload],
-        );
-        udp::Socket::new(rx, tx)
-    }
-
-    /// An ICMP socket whose receive side holds just one message: the stack
-    /// moves each one to the echo socket's own inbox as soon as smoltcp has
-    /// stored it (see `dgram.rs`); two, because the ring may pad when it wraps.
-    /// An echo message is at most the MTU less the IPv4 header.
-    pub(crate) fn new_icmp_socket(&self) -> icmp::Socket<'static> {
-        let len = self.max_payload + 8;
-        let rx = icmp::PacketBuffer::new(vec![icmp::PacketMetadata::EMPTY; 2], vec![0; 2 * len]);
-        let tx = icmp::PacketBuffer::new(
-            vec![icmp::PacketMetadata::EMPTY; TX_QUEUE_LEN],
-            vec![0; TX_QUEUE_LEN * len],
-        );
-        icmp::Socket::new(rx, tx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GW: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
-    const ME: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
-
-    fn table() -> (SocketTable, SocketSet<'static>) {
-        (SocketTable::new(1500), SocketSet::new(Vec::new()))
-    }
-
-    fn lab(t: &mut SocketTable, s: &mut SocketSet<'static>, state: LabState) -> SocketId {
-        let handle = t.take_udp(s);
-        t.insert(Entry::Lab { handle, state }).unwrap()
-    }
-
-    fn close(t: &mut SocketTable, s: &mut SocketSet<'static>, id: SocketId) {
-        if let Entry::Lab { handle, .. } = t.remove(id) {
-            t.put_udp(s, handle);
+    /// After smoltcp processed a segment for smoltcp socket `handle`, which
+    /// was in state `before`: a RST that closed a connection is an error for
+    /// its owner.
+    pub(crate) fn after_segment(
+        &mut self,
+        handle: SocketHandle,
+        before: smol_tcp::State,
+        rst: bool,
+    ) {
+        let after = self.set.get::<smol_tcp::Socket>(handle).state();
+        if after != smol_tcp::State::Closed || before == smol_tcp::State::Closed {
+            return;
+        }
+        for entry in self.table.entries_mut() {
+            if let Entry::Tcp(t) = entry
+                && t.note_closed(handle, rst)
+            {
+                return;
+            }
         }
     }
 
-    #[test]
-    fn bound_port_queues_sixteen_then_drops() {
-        let (mut t, mut s) = table();
-        let id = lab(
-            &mut t,
-            &mut s,
-            LabState::Bound {
-                port: 2000,
-                queued: 0,
-            },
-        );
-        for _ in 0..QUEUE_LEN {
-            assert_eq!(t.admit_udp(GW, 25099, ME, 2000), Ok(id));
+    /// Before egress, once per poll: re-arm listeners, drain orphans and abort
+    /// those past their deadline.
+    pub(crate) fn tcp_housekeeping(&mut self, now: u64) {
+        for entry in self.table.entries_mut() {
+            if let Entry::Tcp(t) = entry {
+                t.tend_listener(&mut self.tcp, &mut self.set);
+            }
         }
-        assert_eq!(t.admit_udp(GW, 25099, ME, 2000), Err(DropReason::QueueFull));
-        t.dequeued(id);
-        assert_eq!(t.admit_udp(GW, 25099, ME, 2000), Ok(id));
-        assert_eq!(t.admit_udp(GW, 25099, ME, 2001), Err(DropReason::NoSocket));
+        self.tcp.tend_orphans(&mut self.set, now);
     }
 
-    #[test]
-    fn send_only_and_connected_demux() {
-        let (mut t, mut s) = table();
-        lab(&mut t, &mut s, LabState::SendOnly { port: 2010 });
-        assert_eq!(t.admit_udp(GW, 25099, ME, 2010), Err(DropReason::NoSocket));
-        let state = LabState::Connected {
-            port: 2000,
-            remote: (GW, 25099),
-            queued: 0,
-        };
-        let id = lab(&mut t, &mut s, state);
-        assert_eq!(t.admit_udp(GW, 25099, ME, 2000), Ok(id));
-        assert_eq!(t.admit_udp(GW, 53, ME, 2000), Err(DropReason::NoSocket));
-        assert_eq!(t.by_udp_port(2000), Some(id));
+    /// After egress, once per poll: frees the orphans that are done.
+    pub(crate) fn tcp_reap(&mut self, now: u64) {
+        self.tcp.reap(&mut self.set, now);
     }
 
-    #[test]
-    fn closed_slots_and_udp_sockets_are_reused() {
-        let (mut t, mut s) = table();
-        let a = lab(&mut t, &mut s, LabState::Bound { port: 1, queued: 0 });
-        close(&mut t, &mut s, a);
-        assert_eq!(t.spare_udp(), 1);
-        let b = lab(&mut t, &mut s, LabState::Bound { port: 2, queued: 0 });
-        assert_eq!(a, b);
-        assert_eq!(t.spare_udp(), 0);
-        assert_eq!(s.iter().count(), 1);
-        assert_eq!(t.by_udp_port(1), None);
-        assert_eq!(t.by_udp_port(2), Some(b));
-    }
-
-    #[test]
-    fn a_full_table_says_so() {
-        let (mut t, mut s) = table();
-        for port in 1..=MAX_SOCKETS as u16 {
-            lab(&mut t, &mut s, LabState::Bound { port, queued: 0 });
-        }
-        assert_eq!(t.insert(Entry::Free), None);
-        close(&mut t, &mut s, SocketId(7));
-        assert_eq!(
-            t.insert(Entry::Lab {
-                handle: t.spare_udp[0],
-                state: LabState::SendOnly { port: 9999 }
-            }),
-            Some(SocketId(7))
-        );
-    }
-
-    #[test]
-    fn echoes_without_a_socket() {
-        let (mut t, _) = table();
-        assert_eq!(t.admit_echo(7, true), Ok(None));
-        assert_eq!(t.admit_echo(7, false), Err(DropReason::NoSocket));
-    }
-
-    #[test]
-    fn mask_iterates_members() {
-        let mut m = SocketMask::default();
-        assert!(m.is_empty());
-        m.insert(SocketId(3));
-        m.insert(SocketId(127));
-        let ids: Vec<_> = m.iter().map(SocketId::index).collect();
-        assert_eq!(ids, [3, 127]);
+    /// The earliest orphan deadline, for `poll_at`.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.tcp.next_deadline()
     }
 }

@@ -24,25 +24,24 @@
 //! in `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
 //! then is dropped (`QueueFull`) and left to the client's retry.
 //!
-//! Then, once per poll: DHCP, TCP (listeners, orphans) and DNS upkeep,
+//! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
 
 use alloc::vec;
 
-use smoltcp::iface::{self, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::udp;
+use smoltcp::iface::{self, Interface};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
+use crate::bsd::Bsd;
 use crate::classify::{ETH_HEADER_LEN, Host, Verdict, classify};
 use crate::counters::{Counters, DropReason};
 use crate::device::{NetDevice, RxRing, TxRing};
-use crate::dgram::Proto;
-use crate::dhcp::Lease;
+use crate::dhcp::{Dhcp, Lease};
 use crate::phy::{Phy, Tracer, TxSide};
-use crate::socket::{Entry, SocketId, SocketMask, SocketTable};
+use crate::socket::{Addressing, SocketMask, Sockets};
 use crate::syn_wait::SynWait;
-use crate::tcp::{SocketLimits, TcpPool};
+use crate::tcp_pool::SocketLimits;
 use crate::trace::{Direction, trace_drop, trace_frame};
 
 /// Most frames one `poll` takes from the driver, so that a flood cannot keep
@@ -58,8 +57,8 @@ pub struct Config {
     pub prefix_len: u8,
     /// Where packets for other networks go.
     pub gateway: Option<Ipv4Address>,
-    /// Seeds smoltcp's choices (TCP initial sequence numbers), the first
-    /// ephemeral port and DNS query ids; should differ between boots.
+    /// Seeds smoltcp's choices (TCP initial sequence numbers) and the first
+    /// ephemeral port; should differ between boots.
     pub random_seed: u64,
     pub limits: SocketLimits,
 }
@@ -81,7 +80,7 @@ impl Default for Config {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PollResult {
     /// Sockets that became readable (data, a connection to accept, end of
-    /// stream, a finished DNS query), hung up or failed.
+    /// stream), hung up or failed.
     pub readable: SocketMask,
     /// Sockets that became writable (room again, connected), hung up or failed.
     pub writable: SocketMask,
@@ -94,7 +93,7 @@ pub struct PollResult {
 /// How many sockets of each sort exist: for leak checks and `netstat`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SocketCounts {
-    /// Open socket ids (lab ports, BSD sockets, DNS queries).
+    /// Open socket ids (lab ports, BSD sockets).
     pub open: usize,
     /// smoltcp TCP sockets: connections, listeners, orphans.
     pub tcp: usize,
@@ -108,29 +107,21 @@ pub struct SocketCounts {
 
 /// The network stack of one NIC.
 pub struct NetStack<D: NetDevice> {
-    pub(crate) dev: D,
-    pub(crate) core: Core,
+    dev: D,
+    core: Core,
 }
 
 /// Everything but the device, so that `poll` can lend the device's rings to
 /// smoltcp while borrowing the rest.
-pub(crate) struct Core {
-    pub iface: Interface,
-    pub sockets: SocketSet<'static>,
-    pub table: SocketTable,
-    pub tcp: TcpPool,
-    pub host: Host,
-    pub gateway: Option<Ipv4Address>,
-    pub side: TxSide,
-    /// The next ephemeral port to try.
-    pub next_port: u16,
-    /// xorshift64 state, for DNS query ids.
-    pub rng: u64,
-    /// The DHCP client's socket, while it runs, and its lease.
-    pub dhcp: Option<SocketHandle>,
-    pub lease: Option<Lease>,
+struct Core {
+    iface: Interface,
+    sockets: Sockets,
+    host: Host,
+    gateway: Option<Ipv4Address>,
+    side: TxSide,
+    dhcp: Dhcp,
     /// SYNs that found every listener of their port busy.
-    pub syn_wait: SynWait,
+    syn_wait: SynWait,
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -166,9 +157,7 @@ impl<D: NetDevice> NetStack<D> {
         let iface = Interface::new(iface_config, &mut phy, Instant::ZERO);
         let mut core = Core {
             iface,
-            sockets: SocketSet::new(vec![]),
-            table: SocketTable::new(mtu),
-            tcp: TcpPool::new(config.limits),
+            sockets: Sockets::new(mtu, config.limits, config.random_seed),
             host: Host {
                 mac,
                 ip: None,
@@ -177,10 +166,7 @@ impl<D: NetDevice> NetStack<D> {
             },
             gateway: None,
             side,
-            next_port: Core::first_ephemeral(config.random_seed),
-            rng: config.random_seed | 1,
-            dhcp: None,
-            lease: None,
+            dhcp: Dhcp::new(),
             syn_wait: SynWait::new(),
         };
         core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
@@ -202,29 +188,27 @@ impl<D: NetDevice> NetStack<D> {
         }
         result.rx_pending = taken == RX_BUDGET;
         result.config_changed = core.dhcp_housekeeping();
-        core.tcp_housekeeping(now_ms);
+        core.sockets.tcp_housekeeping(now_ms);
         core.replay_waiting_syns(now, tx);
-        core.dns_housekeeping(now_ms);
         core.egress(now, tx);
-        core.tcp_reap(now_ms);
-        core.report(&mut result);
+        core.sockets.tcp_reap(now_ms);
+        (result.readable, result.writable) = core.sockets.report();
         result
     }
 
     /// When `poll` should run next even if no frame arrives (a retransmission,
-    /// an ARP retry, a datagram waiting for a TX slot, a DNS retry), in the
+    /// an ARP retry, a datagram waiting for a TX slot, a waiting SYN), in the
     /// same clock as `now_ms`; `None` when only a frame can create work.
     /// Never earlier than `now_ms`, which means "now".
     pub fn poll_at(&mut self, now_ms: u64) -> Option<u64> {
         let core = &mut self.core;
         let smoltcp = core
             .iface
-            .poll_at(instant(now_ms), &core.sockets)
+            .poll_at(instant(now_ms), core.sockets.set())
             .map(|at| u64::try_from(at.total_millis()).unwrap_or(0));
         let ours = [
             smoltcp,
-            core.tcp.next_deadline(),
-            core.dns_deadline(),
+            core.sockets.next_deadline(),
             core.syn_wait.next_look(now_ms),
         ];
         ours.into_iter().flatten().min().map(|at| at.max(now_ms))
@@ -239,14 +223,13 @@ impl<D: NetDevice> NetStack<D> {
 
     /// How many sockets exist, by sort.
     pub fn socket_counts(&self) -> SocketCounts {
-        let core = &self.core;
-        let (tcp, orphans) = core.tcp.counts();
+        let (open, tcp, orphans, spare_udp, smoltcp) = self.core.sockets.counts();
         SocketCounts {
-            open: core.table.open_ids().count(),
+            open,
             tcp,
             orphans,
-            spare_udp: core.table.spare_udp(),
-            smoltcp: core.sockets.iter().count(),
+            spare_udp,
+            smoltcp,
         }
     }
 
@@ -281,20 +264,57 @@ impl<D: NetDevice> NetStack<D> {
     pub fn set_ipv4(&mut self, addr: Ipv4Address, prefix_len: u8, gateway: Option<Ipv4Address>) {
         self.core.set_ipv4(Some((addr, prefix_len)), gateway);
     }
+
+    /// Starts asking for a lease (once; again after `stop_dhcp`). The
+    /// interface keeps its present address, if any, until a lease replaces it.
+    /// See [`crate::dhcp`].
+    pub fn start_dhcp(&mut self) {
+        let core = &mut self.core;
+        core.dhcp.start(core.sockets.set_mut());
+        core.host.dhcp = core.dhcp.is_running();
+    }
+
+    /// Stops the DHCP client; the address it configured stays until changed.
+    pub fn stop_dhcp(&mut self) {
+        let core = &mut self.core;
+        core.dhcp.stop(core.sockets.set_mut());
+        core.host.dhcp = core.dhcp.is_running();
+    }
+
+    /// The DHCP lease in force, if any.
+    pub fn dhcp_lease(&self) -> Option<Lease> {
+        self.core.dhcp.lease().cloned()
+    }
+
+    /// The BSD socket operations; see [`crate::bsd`].
+    pub fn bsd(&mut self) -> Bsd<'_> {
+        let core = &mut self.core;
+        let addr = core.addressing();
+        Bsd::new(&mut core.sockets, core.iface.context(), addr)
+    }
+
+    /// The sockets, for the net lab's operations (`lab.rs`).
+    pub(crate) fn sockets(&self) -> &Sockets {
+        &self.core.sockets
+    }
+
+    pub(crate) fn sockets_mut(&mut self) -> &mut Sockets {
+        &mut self.core.sockets
+    }
 }
 
 fn instant(ms: u64) -> Instant {
     Instant::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
+fn millis(now: Instant) -> u64 {
+    u64::try_from(now.total_millis()).unwrap_or(0)
+}
+
 impl Core {
     /// Gives the interface `cidr` (none if `None` or 0.0.0.0) and a default
     /// route via `gateway`.
-    pub(crate) fn set_ipv4(
-        &mut self,
-        cidr: Option<(Ipv4Address, u8)>,
-        gateway: Option<Ipv4Address>,
-    ) {
+    fn set_ipv4(&mut self, cidr: Option<(Ipv4Address, u8)>, gateway: Option<Ipv4Address>) {
         let cidr = cidr
             .filter(|(addr, _)| !addr.is_unspecified())
             .map(|(addr, prefix_len)| Ipv4Cidr::new(addr, prefix_len));
@@ -316,6 +336,30 @@ impl Core {
         self.gateway = gateway;
     }
 
+    /// The interface's address and gateway, for socket operations' checks.
+    fn addressing(&self) -> Addressing {
+        Addressing {
+            ip: self.host.ip,
+            gateway: self.gateway,
+        }
+    }
+
+    /// Applies what the DHCP client learnt since the last poll; true if the
+    /// interface's configuration changed.
+    fn dhcp_housekeeping(&mut self) -> bool {
+        if !self.dhcp.poll(self.sockets.set_mut()) {
+            return false;
+        }
+        match self.dhcp.lease() {
+            Some(l) => {
+                let (cidr, gateway) = ((l.addr, l.prefix_len), l.gateway);
+                self.set_ipv4(Some(cidr), gateway);
+            }
+            None => self.set_ipv4(None, None),
+        }
+        true
+    }
+
     /// One received frame, from the driver's slot to a socket (or a drop).
     fn ingress<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let counters = &mut self.side.counters;
@@ -334,9 +378,10 @@ impl Core {
     }
 
     /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
-    pub(crate) fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
+    fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let mut receiver = None;
         let mut segment = None;
+        let sockets = &mut self.sockets;
         match classify(frame, &self.host) {
             Ok(Verdict::Stack) => {}
             Ok(Verdict::Udp {
@@ -344,19 +389,18 @@ impl Core {
                 src_port,
                 dst,
                 dst_port,
-            }) => match self.table.admit_udp(src, src_port, dst, dst_port) {
+            }) => match sockets.admit_udp(src, src_port, dst, dst_port) {
                 Ok(id) => receiver = Some(id),
                 Err(reason) => return self.discard(reason),
             },
-            Ok(Verdict::Echo { ident, request }) => match self.table.admit_echo(ident, request) {
+            Ok(Verdict::Echo { ident, request }) => match sockets.admit_echo(ident, request) {
                 Ok(id) => receiver = id,
                 Err(reason) => return self.discard(reason),
             },
-            Ok(Verdict::Tcp(seg)) => match self.tcp_acceptor(&seg) {
+            Ok(Verdict::Tcp(seg)) => match sockets.tcp_acceptor(&seg) {
                 Some(acceptor) => segment = Some((acceptor, seg.rst)),
-                None if seg.syn && !seg.ack && self.tcp_listening_on(seg.dst_port) => {
-                    let now_ms = u64::try_from(now.total_millis()).unwrap_or(0);
-                    if !self.syn_wait.hold(frame, &seg, now_ms) {
+                None if seg.syn && !seg.ack && sockets.tcp_listening_on(seg.dst_port) => {
+                    if !self.syn_wait.hold(frame, &seg, millis(now)) {
                         self.discard(DropReason::QueueFull);
                     }
                     return;
@@ -373,35 +417,43 @@ impl Core {
             mtu: self.host.mtu,
         };
         self.iface
-            .poll_ingress_single(now, &mut phy, &mut self.sockets);
+            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
         if let Some(id) = receiver {
-            debug_assert!(self.delivered(id), "smoltcp dropped an admitted datagram");
-            self.icmp_collect(id);
+            self.sockets.after_datagram(id);
         }
         if let Some(((handle, before), rst)) = segment {
-            self.tcp_after_segment(handle, before, rst);
+            self.sockets.after_segment(handle, before, rst);
         }
     }
 
-    /// Whether socket `id` holds a datagram: what admission promised.
-    fn delivered(&self, id: SocketId) -> bool {
-        let udp = |handle| self.sockets.get::<udp::Socket>(handle).can_recv();
-        match self.table.entry(id) {
-            Entry::Lab { handle, .. } => udp(*handle),
-            Entry::Query(q) => udp(q.handle),
-            Entry::Dgram(d) if d.proto == Proto::Udp => udp(d.handle),
-            Entry::Dgram(d) => self
-                .sockets
-                .get::<smoltcp::socket::icmp::Socket>(d.handle)
-                .can_recv(),
-            Entry::Free | Entry::Tcp(_) => false,
-        }
-    }
-
-    pub(crate) fn discard(&mut self, reason: DropReason) {
+    fn discard(&mut self, reason: DropReason) {
         self.side.counters.drops.add(reason);
         if let Some(out) = self.side.tracer.as_deref_mut() {
             let _ = trace_drop(out, Direction::Rx, reason);
+        }
+    }
+
+    /// Delivers the waiting SYNs that a listener can take now, oldest first, and
+    /// drops those that waited too long.
+    fn replay_waiting_syns<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
+        let mut i = 0;
+        while let Some((frame, expired)) = self.syn_wait.get(i, millis(now)) {
+            if expired {
+                self.syn_wait.remove(i);
+                self.discard(DropReason::QueueFull);
+                continue;
+            }
+            let takes = match classify(frame, &self.host) {
+                Ok(Verdict::Tcp(seg)) => self.sockets.tcp_acceptor(&seg).is_some(),
+                // The address changed (DHCP) since it arrived: let delivery judge it.
+                _ => true,
+            };
+            if takes {
+                let held = self.syn_wait.remove(i);
+                self.deliver(now, held.frame(), tx);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -414,7 +466,9 @@ impl Core {
             mtu: self.host.mtu,
         };
         // Each round sends at most one packet per socket.
-        while self.iface.poll_egress(now, &mut phy, &mut self.sockets)
+        while self
+            .iface
+            .poll_egress(now, &mut phy, self.sockets.set_mut())
             == iface::PollResult::SocketStateChanged
         {}
     }

@@ -9,13 +9,7 @@
 
 use alloc::collections::VecDeque;
 
-use smoltcp::time::Instant;
-
-use crate::classify::{Verdict, classify};
-use crate::counters::DropReason;
-use crate::device::TxRing;
-use crate::stack::Core;
-use crate::tcp::Segment;
+use crate::classify::Segment;
 
 /// SYNs held at most at once.
 pub const SLOTS: usize = 32;
@@ -26,7 +20,8 @@ pub const MAX_WAIT_MS: u64 = 5_000;
 /// How often waiting SYNs look for a free listener.
 const LOOK_EVERY_MS: u64 = 10;
 
-struct Held {
+/// A SYN taken out of the queue, to deliver.
+pub(crate) struct Held {
     frame: [u8; FRAME_MAX],
     len: usize,
     since_ms: u64,
@@ -36,6 +31,12 @@ struct Held {
 
 pub(crate) struct SynWait {
     held: VecDeque<Held>,
+}
+
+impl Held {
+    pub fn frame(&self) -> &[u8] {
+        &self.frame[..self.len]
+    }
 }
 
 fn key(seg: &Segment) -> (u32, u16, u16) {
@@ -71,37 +72,22 @@ impl SynWait {
         true
     }
 
+    /// The SYN at position `i` (oldest first), if any, and whether it waited
+    /// too long.
+    pub fn get(&self, i: usize, now_ms: u64) -> Option<(&[u8], bool)> {
+        let h = self.held.get(i)?;
+        let expired = now_ms.saturating_sub(h.since_ms) >= MAX_WAIT_MS;
+        Some((&h.frame[..h.len], expired))
+    }
+
+    /// Takes the SYN at position `i` (see [`SynWait::get`]) out of the queue.
+    pub fn remove(&mut self, i: usize) -> Held {
+        self.held.remove(i).expect("index checked by get")
+    }
+
     /// When to look again: soon while any SYN waits (an `accept` may have armed a
     /// listener meanwhile), and never otherwise.
     pub fn next_look(&self, now_ms: u64) -> Option<u64> {
         (!self.held.is_empty()).then_some(now_ms + LOOK_EVERY_MS)
-    }
-}
-
-impl Core {
-    /// Delivers the waiting SYNs that a listener can take now, oldest first, and
-    /// drops those that waited too long.
-    pub(crate) fn replay_waiting_syns<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
-        let now_ms = u64::try_from(now.total_millis()).unwrap_or(0);
-        let mut i = 0;
-        while i < self.syn_wait.held.len() {
-            let h = &self.syn_wait.held[i];
-            if now_ms.saturating_sub(h.since_ms) >= MAX_WAIT_MS {
-                self.syn_wait.held.remove(i);
-                self.discard(DropReason::QueueFull);
-                continue;
-            }
-            let takes = match classify(&h.frame[..h.len], &self.host) {
-                Ok(Verdict::Tcp(seg)) => self.tcp_acceptor(&seg).is_some(),
-                // The address changed (DHCP) since it arrived: let delivery judge it.
-                _ => true,
-            };
-            if takes {
-                let h = self.syn_wait.held.remove(i).expect("index checked");
-                self.deliver(now, &h.frame[..h.len], tx);
-            } else {
-                i += 1;
-            }
-        }
     }
 }

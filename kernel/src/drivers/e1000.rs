@@ -39,7 +39,8 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::sync::atomic::{Ordering, fence};
-use netstack::{RxRing, TxRing, ring};
+use devring::ring;
+use netstack::{RxRing, TxRing};
 
 /// One DMA buffer: a whole frame (at most 1514 bytes, the CRC is stripped) fits, and
 /// two share a page. RCTL.BSIZE tells the card.

@@ -3,13 +3,14 @@
 //! virtio block and network drivers. Virtio 1.2 spec §4.2 (MMIO) and §2.7 (split queues).
 //!
 //! `Vring` serves both the disk (a fixed size, no event index) and the NIC (size chosen at
-//! boot, notification suppression by event index); its
-//! index arithmetic is in `netstack::virtq`, where the host tests it.
+//! boot, notification suppression by event index); its index arithmetic is in
+//! `devring::virtq`, where the host tests it.
 
 use crate::arch::riscv::PGSIZE;
 use crate::mm::kalloc::kzalloc;
 use crate::mm::mmio::Mmio;
 use core::sync::atomic::{Ordering, fence};
+use devring::virtq;
 
 // Registers (§4.2.2).
 pub const MAGIC_VALUE: usize = 0x000; // 0x74726976 ("virt")
@@ -145,7 +146,7 @@ pub fn queue_max(regs: Mmio, index: u32) -> u32 {
 }
 
 /// A split virtqueue whose size is chosen at run time (a power of two, at most
-/// `netstack::virtq::MAX_QUEUE_SIZE`), with notification suppression both ways: by
+/// `virtq::MAX_QUEUE_SIZE`), with notification suppression both ways: by
 /// event index when VIRTIO_F_EVENT_IDX was negotiated, by the ring flags otherwise.
 /// It owns no descriptor free list: its user decides which descriptors are whose.
 ///
@@ -172,7 +173,7 @@ impl Vring {
     /// Allocates the rings of queue `index` with `size` entries and tells the device.
     /// `event_idx`: whether VIRTIO_F_EVENT_IDX was negotiated.
     pub fn new(regs: Mmio, index: u32, size: u16, event_idx: bool) -> Vring {
-        assert!(size.is_power_of_two() && size <= netstack::virtq::MAX_QUEUE_SIZE);
+        assert!(size.is_power_of_two() && size <= virtq::MAX_QUEUE_SIZE);
         let (desc, avail, used) = setup_queue(regs, index, size as u32);
         Vring {
             desc,
@@ -220,7 +221,7 @@ impl Vring {
     pub fn push(&mut self, head: u16) -> bool {
         let old = self.avail_idx;
         let new = old.wrapping_add(1);
-        let entry = 4 + 2 * netstack::virtq::slot(old, self.size);
+        let entry = 4 + 2 * virtq::slot(old, self.size);
         self.write_avail16(entry, head);
         // The descriptor and the ring entry must be visible before the index that
         // publishes them.
@@ -231,8 +232,8 @@ impl Vring {
         // notification, or a device going idle right now could miss it.
         fence(Ordering::SeqCst);
         if self.event_idx {
-            let avail_event = self.read16(true, netstack::virtq::avail_event_offset(self.size));
-            netstack::virtq::need_event(avail_event, new, old)
+            let avail_event = self.read16(true, virtq::avail_event_offset(self.size));
+            virtq::need_event(avail_event, new, old)
         } else {
             self.read16(true, 0) & VRING_USED_F_NO_NOTIFY == 0
         }
@@ -241,7 +242,7 @@ impl Vring {
     /// Whether the device has used buffers we have not popped yet.
     pub fn has_used(&self) -> bool {
         fence(Ordering::SeqCst);
-        netstack::virtq::pending(self.device_used_idx(), self.used_idx) != 0
+        virtq::pending(self.device_used_idx(), self.used_idx) != 0
     }
 
     /// Takes the next buffer the device has used: (head id, bytes it wrote).
@@ -251,8 +252,7 @@ impl Vring {
         }
         // Read the element only after seeing the index that published it.
         fence(Ordering::SeqCst);
-        let off =
-            netstack::virtq::used_elem_offset(netstack::virtq::slot(self.used_idx, self.size));
+        let off = virtq::used_elem_offset(virtq::slot(self.used_idx, self.size));
         // SAFETY: the element lies inside the used page (size <= 256 elements of 8 bytes
         // after a 4-byte header), 4-byte aligned.
         let (id, len) = unsafe {
@@ -271,7 +271,7 @@ impl Vring {
             fence(Ordering::SeqCst);
             return;
         }
-        let off = netstack::virtq::used_event_offset(self.size);
+        let off = virtq::used_event_offset(self.size);
         loop {
             let seen = self.device_used_idx();
             self.write_avail16(off, seen);
@@ -290,7 +290,7 @@ impl Vring {
         if self.event_idx {
             // An event just behind what we consumed is crossed only after a full lap
             // of 2^16 buffers.
-            let off = netstack::virtq::used_event_offset(self.size);
+            let off = virtq::used_event_offset(self.size);
             self.write_avail16(off, self.used_idx.wrapping_sub(1));
         } else {
             self.write_avail16(0, VRING_AVAIL_F_NO_INTERRUPT);

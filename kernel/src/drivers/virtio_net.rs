@@ -27,6 +27,7 @@ use crate::arch::riscv::{PGSIZE, r_time};
 use crate::mm::kalloc::kalloc;
 use crate::mm::mmio::Mmio;
 use alloc::vec::Vec;
+use devring::virtq;
 use netstack::{RxRing, TxRing};
 
 /// virtio device type of a network card.
@@ -84,7 +85,7 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
     let features = negotiate(regs, |_| 1 << VIRTIO_NET_F_MAC | 1 << VIRTIO_F_EVENT_IDX);
     let event_idx = features & (1 << VIRTIO_F_EVENT_IDX) != 0;
     let max = queue_max(regs, RECEIVEQ).min(queue_max(regs, TRANSMITQ));
-    let Some(size) = netstack::virtq::queue_size(ring, max) else {
+    let Some(size) = virtq::queue_size(ring, max) else {
         regs.write32(STATUS, 0);
         return None;
     };
