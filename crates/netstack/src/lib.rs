@@ -37,6 +37,9 @@
 //! tcp_pool.rs syn_wait.rs dhcp.rs phy.rs classify.rs trace.rs readiness.rs ...
 //! ```
 //!
+//! Beside the layers, [`napi`] is the kernel's interrupt / busy-polling state machine
+//! (pure, so that it is tested here), and [`echo`] the benchmark's device echo.
+//!
 //! The crate is `no_std` with `alloc` and holds no `unsafe`; every part runs in
 //! `cargo test` on the host, two stacks talking over an in-memory link.
 #![cfg_attr(not(test), no_std)]
