@@ -16,7 +16,11 @@
 //! - nothing is allocated while frames flow (the fixed-size rings and socket
 //!   buffers must absorb any input);
 //! - what the stack sends is well formed, comes from its own MAC and address,
-//!   and is never more than a few frames per frame received.
+//!   and is never more than a few frames per frame received;
+//! - nothing a hardened host ignores is answered: no echo reply to a ping sent
+//!   to a broadcast or multicast address or from a martian source (which is
+//!   also always dropped), and nothing sent to a martian address or to a MAC
+//!   no neighbor can have (which only a poisoned ARP cache would do).
 //!
 //! `cargo test -p netstack --test fuzz` runs 20,000 frames, a few seconds in a
 //! debug build. At length:
@@ -26,8 +30,8 @@
 //! ```
 //!
 //! `FUZZ_SEED=<number>` replays one run (a failure prints the seed it used).
-//! The tests marked `#[ignore]` check what a hardened host does and the stack
-//! does not do yet; `-- --ignored` runs them.
+//! Two more tests check what a hardened host ignores: echo requests to a
+//! broadcast or multicast address, and frames from martian sources.
 
 mod common;
 
@@ -198,9 +202,11 @@ fn inspect(frame: &[u8], client_port: u16) -> Result<Seen, &'static str> {
             EthernetProtocol::Arp => {
                 let packet = ArpPacket::new_checked(eth.payload()).map_err(|_| "bad ARP")?;
                 let ArpRepr::EthernetIpv4 {
+                    operation,
                     source_hardware_addr,
                     source_protocol_addr,
-                    ..
+                    target_hardware_addr,
+                    target_protocol_addr,
                 } = ArpRepr::parse(&packet).map_err(|_| "bad ARP")?
                 else {
                     return Err("ARP not Ethernet/IPv4");
@@ -210,16 +216,25 @@ fn inspect(frame: &[u8], client_port: u16) -> Result<Seen, &'static str> {
                 {
                     return Err("ARP sender is not the guest");
                 }
+                if martian(target_protocol_addr) {
+                    return Err("ARP about a martian address");
+                }
+                if operation == ArpOperation::Reply && impossible_mac(target_hardware_addr.0) {
+                    return Err("ARP reply to an impossible MAC");
+                }
                 Ok(seen)
             }
             EthernetProtocol::Ipv4 => {
-                if !eth.dst_addr().is_unicast() {
-                    return Err("IPv4 to a broadcast or multicast MAC");
+                if impossible_mac(eth.dst_addr().0) {
+                    return Err("IPv4 to a broadcast, multicast, zero or the guest's MAC");
                 }
                 let packet = Ipv4Packet::new_checked(eth.payload()).map_err(|_| "bad IPv4")?;
                 let ip = Ipv4Repr::parse(&packet, &caps).map_err(|_| "bad IPv4 header")?;
                 if ip.src_addr != GUEST_IP {
                     return Err("IPv4 source is not the guest's address");
+                }
+                if martian(ip.dst_addr) {
+                    return Err("IPv4 to a martian address");
                 }
                 let (src, dst) = (IpAddress::Ipv4(ip.src_addr), IpAddress::Ipv4(ip.dst_addr));
                 let body = packet.payload();
@@ -260,6 +275,47 @@ fn inspect(frame: &[u8], client_port: u16) -> Result<Seen, &'static str> {
             _ => Err("unexpected EtherType"),
         }
     }
+}
+
+/// Addresses no neighbor can have: the guest's own, 0.0.0.0/8, loopback,
+/// multicast and reserved (224.0.0.0 and up), the subnet's broadcast.
+fn martian(addr: Ipv4Address) -> bool {
+    let first = addr.octets()[0];
+    addr == GUEST_IP
+        || first == 0
+        || first == 127
+        || first >= 224
+        || addr == Ipv4Address::new(10, 0, 2, 255)
+}
+
+/// MACs no neighbor can have: group addresses, all zeros, the guest's own.
+fn impossible_mac(mac: [u8; 6]) -> bool {
+    mac[0] & 1 != 0 || mac == [0; 6] || mac == GUEST_MAC
+}
+
+/// A received frame that a hardened host drops without an answer, whatever
+/// else is wrong with it: a well-formed IPv4 header, to the guest's MAC, from
+/// a martian source; or an echo request to a broadcast or multicast address.
+/// Returns (must be dropped, must not be answered by an echo reply).
+fn ignored(frame: &[u8]) -> (bool, bool) {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return (false, false);
+    };
+    let to_guest = eth.dst_addr().0 == GUEST_MAC || eth.dst_addr().is_broadcast();
+    if frame.len() > 1514 || !to_guest || eth.ethertype() != EthernetProtocol::Ipv4 {
+        return (false, false);
+    }
+    let Ok(packet) = Ipv4Packet::new_checked(eth.payload()) else {
+        return (false, false);
+    };
+    let Ok(ip) = Ipv4Repr::parse(&packet, &ChecksumCapabilities::default()) else {
+        return (false, false);
+    };
+    let from_martian = martian(ip.src_addr);
+    let echo_to_many = ip.next_header == IpProtocol::Icmp
+        && packet.payload().first() == Some(&8)
+        && (martian(ip.dst_addr) && ip.dst_addr != GUEST_IP);
+    (from_martian, from_martian || echo_to_many)
 }
 
 impl FuzzTx {
@@ -641,7 +697,7 @@ fn sa(ip: Ipv4Address, port: u16) -> SocketAddrV4 {
 
 /// The rx-side drops: everything but the TX ring's and the NIC's.
 fn rx_drops(d: &Drops) -> u64 {
-    d.malformed + d.unsupported + d.not_for_us + d.no_socket + d.queue_full
+    d.malformed + d.unsupported + d.not_for_us + d.no_socket + d.queue_full + d.martian
 }
 
 impl Guest {
@@ -835,6 +891,8 @@ fn random_and_mutated_frames() {
             let frame = &frame[..len];
 
             let before = guest.stack.counters();
+            let echo_replies = guest.stack.device().tx.echo_replies;
+            let (must_drop, must_not_answer) = ignored(frame);
             guest.now += 1;
             let sent = match catch_unwind(AssertUnwindSafe(|| guest.feed(frame))) {
                 Ok(sent) => sent,
@@ -849,7 +907,7 @@ fn random_and_mutated_frames() {
 
             assert_eq!(after.rx_frames, before.rx_frames + 1);
             let dropped = rx_drops(&after.drops) - rx_drops(&before.drops);
-            let undeliverable = !(14..=1514).contains(&len) || {
+            let undeliverable = must_drop || !(14..=1514).contains(&len) || {
                 let dst = &frame[..6];
                 dst != GUEST_MAC && dst != [0xff; 6]
             };
@@ -858,6 +916,13 @@ fn random_and_mutated_frames() {
                     dropped, 1,
                     "FUZZ_SEED={seed}, frame {fed}: {:?} -> {:?} for {frame:02x?}",
                     before.drops, after.drops
+                );
+            }
+            if must_not_answer {
+                assert_eq!(
+                    guest.stack.device().tx.echo_replies,
+                    echo_replies,
+                    "FUZZ_SEED={seed}, frame {fed}: answered a ping it must ignore: {frame:02x?}"
                 );
             }
             assert!(
@@ -918,21 +983,19 @@ fn broadcast_echo_replies(frames: u64) -> u64 {
 }
 
 #[test]
-#[ignore = "fails until broadcast echo is ignored"]
 fn no_reply_to_broadcast_echo() {
-    // fails until broadcast echo is ignored: a hardened host (Linux's
-    // icmp_echo_ignore_broadcasts) answers no ping sent to a broadcast or
-    // multicast address, or it amplifies a spoofed one onto the whole link.
+    // A hardened host (Linux's icmp_echo_ignore_broadcasts) answers no ping
+    // sent to a broadcast or multicast address, or it amplifies a spoofed one
+    // onto the whole link.
     assert_eq!(broadcast_echo_replies(env_u64("FUZZ_FRAMES", 2_000)), 0);
 }
 
 /// Frames from a martian source (the guest's own address, 0.0.0.0, broadcast,
 /// loopback, multicast) are answered by nothing and each counted as a drop.
 #[test]
-#[ignore = "fails until martian sources are dropped"]
 fn martian_sources_are_dropped_and_counted() {
-    // fails until martian sources are dropped: today a datagram from the
-    // guest's own address is delivered and answered by an ARP for itself.
+    // A datagram from the guest's own address must not be delivered, nor
+    // answered by an ARP request for that address.
     let martians = [
         GUEST_IP,
         Ipv4Address::new(0, 0, 0, 0),
@@ -964,6 +1027,11 @@ fn martian_sources_are_dropped_and_counted() {
                 rx_drops(&after.drops),
                 rx_drops(&before.drops) + 1,
                 "a frame from {src} was not counted as dropped"
+            );
+            assert_eq!(
+                after.drops.martian,
+                before.drops.martian + 1,
+                "a frame from {src} was not counted as martian"
             );
         }
     }
