@@ -23,6 +23,11 @@ pub enum DropReason {
     QueueFull,
     /// A reply (ARP, ICMP echo) was built while every TX slot was busy.
     TxRingFull,
+    /// From an address no host on the link can have: the guest's own address
+    /// or MAC, 0.0.0.0/8 (but for a DHCP reply), loopback, multicast,
+    /// broadcast or reserved; or an ARP message that would bind an address to
+    /// 00:00:00:00:00:00, a group MAC or the guest's own MAC.
+    Martian,
 }
 
 impl fmt::Display for DropReason {
@@ -34,6 +39,7 @@ impl fmt::Display for DropReason {
             DropReason::NoSocket => "no-socket",
             DropReason::QueueFull => "queue-full",
             DropReason::TxRingFull => "tx-ring-full",
+            DropReason::Martian => "martian",
         })
     }
 }
@@ -49,6 +55,7 @@ pub struct Drops {
     pub tx_ring_full: u64,
     /// Frames the NIC dropped before the stack saw them (RX ring full).
     pub rx_ring_full: u64,
+    pub martian: u64,
 }
 
 impl Drops {
@@ -60,6 +67,7 @@ impl Drops {
             DropReason::NoSocket => &mut self.no_socket,
             DropReason::QueueFull => &mut self.queue_full,
             DropReason::TxRingFull => &mut self.tx_ring_full,
+            DropReason::Martian => &mut self.martian,
         };
         *n += 1;
     }

@@ -171,11 +171,12 @@ mod tests {
     use super::*;
     use crate::wire::bad::bad;
 
+    /// The counters with the first seven reasons' drops (the later ones 0).
     fn counters(rx: u64, tx: u64, drops: [u64; 7]) -> Counters {
         Counters {
             rx_frames: rx,
             tx_frames: tx,
-            drops,
+            drops: std::array::from_fn(|i| drops.get(i).copied().unwrap_or(0)),
             ..Counters::default()
         }
     }

@@ -159,15 +159,16 @@ pub fn bad_ipv4() -> Vec<Bad> {
             ip_patched(&base, |ip| ip[2..4].copy_from_slice(&19u16.to_be_bytes())),
             &[Malformed],
         ),
+        // Sources no neighbor can have (more in the `net_hostile_ingress` test).
         bad(
             "source 255.255.255.255",
             ip_patched(&base, |ip| ip[12..16].fill(0xff)),
-            &[Malformed],
+            &[Martian],
         ),
         bad(
             "source 224.0.0.1",
             ip_patched(&base, |ip| ip[12..16].copy_from_slice(&[224, 0, 0, 1])),
-            &[Malformed],
+            &[Martian],
         ),
         bad(
             "echo request with a bad ICMP checksum",

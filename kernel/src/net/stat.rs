@@ -51,5 +51,6 @@ pub fn netstat() -> Result<NetStat, Errno> {
         driver_ns,
         stack_ns,
         copy_ns,
+        drop_martian: c.drops.martian,
     })
 }

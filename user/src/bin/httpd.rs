@@ -93,6 +93,7 @@ fn stats_page() -> String {
         ("drops: queue full", format!("{}", s.drop_queue_full)),
         ("drops: tx ring full", format!("{}", s.drop_tx_ring_full)),
         ("drops: rx ring full", format!("{}", s.drop_rx_ring_full)),
+        ("drops: martian", format!("{}", s.drop_martian)),
         ("uptime (ticks)", format!("{}", uptime())),
     ];
     let mut page = String::from(
