@@ -39,11 +39,6 @@ fn set_enabled(irq: usize, on: bool) {
     plic().write32(reg, if on { old | bit } else { old & !bit });
 }
 
-/// Silences `irq` for every hart: priority 0 never interrupts.
-pub fn plic_disable(irq: usize) {
-    plic().write32(PRIORITY + irq * 4, 0);
-}
-
 /// The hart that takes every device interrupt.
 ///
 /// xv6 lets all harts take them, so every interrupt wakes every idle hart, and all
