@@ -5,7 +5,8 @@
 //! socket-layer input), `ping` and `nslookup` (10.0.2.2 and the harness's DNS responder only),
 //! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd),
 //! `wget` from a host HTTP thread, a refused and a reset connection, `echod` and `daytimed` from
-//! the host, 32 concurrent keep-alive HTTP clients against `httpd`, and finally 3000
+//! the host, 32 concurrent keep-alive HTTP clients against `httpd`, new connections to `httpd`
+//! served while a silent client and a half-sent request hold theirs, and finally 3000
 //! connect/close cycles with free pages equal before and after.
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
@@ -234,6 +235,53 @@ fn http_session(port: u16, index: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// New connections opened while a silent client and a half-sent request hold theirs.
+const NEW_CONNS: usize = 8;
+
+/// httpd serves everyone at once: a client that connects and sends nothing, and one that sends
+/// half a request, must not hold up [`NEW_CONNS`] new connections (one GET each, all at once).
+/// Afterwards both slow clients finish their requests on the connections they opened: had httpd
+/// waited on either, it would have served the others only after closing it for idleness.
+fn slow_clients(port: u16, index: &[u8]) -> Result<()> {
+    let silent = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    let half = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    for s in [&silent, &half] {
+        s.set_read_timeout(Some(SESSION_TIMEOUT))?;
+    }
+    let mut half_w = half.try_clone()?;
+    half_w.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")?;
+    // Both reach httpd (slirp connects to the guest only after accepting here) before the others.
+    thread::sleep(Duration::from_millis(500));
+    let clients: Vec<_> = (0..NEW_CONNS)
+        .map(|_| {
+            let index = index.to_vec();
+            thread::spawn(move || -> Result<()> {
+                let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+                s.set_read_timeout(Some(SESSION_TIMEOUT))?;
+                let mut w = s.try_clone()?;
+                w.write_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")?;
+                let (code, _, body) = http_response(&mut BufReader::new(s))?;
+                ensure!(code == 200 && body == index, "GET /: {code}");
+                Ok(())
+            })
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        c.join()
+            .expect("client thread")
+            .with_context(|| format!("new connection {i} beside the slow clients"))?;
+    }
+    half_w.write_all(b"\r\n")?;
+    let (code, _, body) = http_response(&mut BufReader::new(half))?;
+    ensure!(code == 200 && body == index, "the half-sent GET /: {code}");
+    let mut silent_w = silent.try_clone()?;
+    silent_w.write_all(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")?;
+    let (code, _, _) = http_response(&mut BufReader::new(silent))
+        .context("the silent client's late GET /stats")?;
+    ensure!(code == 200, "the silent client's GET /stats: {code}");
+    Ok(())
+}
+
 /// Runs `line` and fails unless the output has `want`.
 fn run_want(q: &mut Session, line: &str, want: &str) -> Result<String> {
     q.run_want(line, CMD_TIMEOUT, &[want])
@@ -415,6 +463,9 @@ fn steps(
     }
     if !failed.is_empty() {
         return Err(q.fail(&format!("HTTP clients failed:\n{}", failed.join("\n"))));
+    }
+    if let Err(e) = slow_clients(fwd_http, &index) {
+        return Err(q.fail(&format!("slow HTTP clients: {e:#}")));
     }
 
     // Connect/close cycles leak nothing.

@@ -4,8 +4,14 @@
 //! Content-Type comes from the extension; every answer has a Content-Length, so
 //! connections stay open for further requests (keep-alive) unless the client says
 //! `Connection: close` (or speaks HTTP/1.0 without keep-alive). `/stats` is a page
-//! made on request from the network counters (netstat). Missing files get 404. Each
-//! connection is served by its own process; an idle one is closed after 10 s.
+//! made on request from the network counters (netstat). Missing files get 404.
+//!
+//! One process serves every connection: an event loop around `poll`, with the
+//! listening socket and the connections all non-blocking. Each connection keeps its
+//! own state (the bytes of a request received so far, the answer being written), so
+//! a slow or silent client never holds up the others, and a new connection costs an
+//! `accept`, not a `fork`. At most [`MAX_CONNS`] are open at once (beyond that new
+//! ones wait in the listen backlog); one that makes no progress for 10 s is closed.
 #![no_std]
 #![no_main]
 
@@ -13,10 +19,16 @@ use ulib::net::Ipv4;
 use ulib::socket as so;
 use ulib::*;
 
-/// An idle keep-alive connection is closed after this long.
-const IDLE_MS: u32 = 10_000;
+/// A connection that neither sends nor takes a byte for this long is closed.
+const IDLE_MS: u64 = 10_000;
 /// Longest request header accepted.
 const MAX_HEAD: usize = 8192;
+/// Most connections served at once. Each holds a descriptor, and a process has
+/// NOFILE: besides them it needs stdin, stdout, stderr, the listening socket and
+/// one file being read for an answer.
+const MAX_CONNS: usize = NOFILE - 5;
+/// After `accept` failed (out of sockets), how long new connections are left waiting.
+const ACCEPT_PAUSE_MS: u64 = 100;
 
 fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
@@ -111,7 +123,15 @@ fn stats_page() -> String {
     page
 }
 
-fn respond_head(conn: i32, status: &str, ctype: &str, len: usize, keep: bool) -> bool {
+/// Appends an answer (head and, unless `head_only`, body) to `out`.
+fn respond(out: &mut Vec<u8>, status: &str, ctype: &str, body: &[u8], keep: bool, head_only: bool) {
+    respond_head(out, status, ctype, body.len(), keep);
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+fn respond_head(out: &mut Vec<u8>, status: &str, ctype: &str, len: usize, keep: bool) {
     let head = format!(
         "HTTP/1.1 {}\r\nServer: xv6net-httpd\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         status,
@@ -119,27 +139,36 @@ fn respond_head(conn: i32, status: &str, ctype: &str, len: usize, keep: bool) ->
         len,
         if keep { "keep-alive" } else { "close" }
     );
-    so::send_all(conn, head.as_bytes()).is_ok()
+    out.extend_from_slice(head.as_bytes());
 }
 
-/// Answers one request; false if the connection broke.
-fn serve(conn: i32, req: &Request) -> bool {
+/// Appends the answer to `req` to `out`; false if the connection must end after it.
+fn serve(out: &mut Vec<u8>, req: &Request) -> bool {
     let head_only = req.method == "HEAD";
     let keep = req.keep_alive;
     if req.method != "GET" && !head_only {
-        let body = "method not allowed\n";
-        return respond_head(
-            conn,
+        let body = b"method not allowed\n";
+        respond(
+            out,
             "405 Method Not Allowed",
             "text/plain",
-            body.len(),
+            body,
             keep,
-        ) && so::send_all(conn, body.as_bytes()).is_ok();
+            false,
+        );
+        return true;
     }
     if req.path == "/stats" {
         let page = stats_page();
-        return respond_head(conn, "200 OK", "text/html; charset=utf-8", page.len(), keep)
-            && (head_only || so::send_all(conn, page.as_bytes()).is_ok());
+        respond(
+            out,
+            "200 OK",
+            "text/html; charset=utf-8",
+            page.as_bytes(),
+            keep,
+            head_only,
+        );
+        return true;
     }
     let name = match req.path.as_str() {
         "/" => "index.html",
@@ -160,86 +189,176 @@ fn serve(conn: i32, req: &Request) -> bool {
             "<html><body><h1>404 Not Found</h1><p>{}</p></body></html>\n",
             name
         );
-        return respond_head(
-            conn,
+        let ctype = "text/html; charset=utf-8";
+        respond(
+            out,
             "404 Not Found",
-            "text/html; charset=utf-8",
-            body.len(),
+            ctype,
+            body.as_bytes(),
             keep,
-        ) && (head_only || so::send_all(conn, body.as_bytes()).is_ok());
+            head_only,
+        );
+        return true;
     }
+    // The whole file is read now, so the descriptor is closed before the next request.
     let size = st.size as usize;
-    let mut ok = respond_head(conn, "200 OK", content_type(name), size, keep);
-    let mut buf = vec![0u8; 4096];
+    respond_head(out, "200 OK", content_type(name), size, keep);
     let mut left = if head_only { 0 } else { size };
-    while ok && left > 0 {
-        let n = read(fd, &mut buf[..left.min(4096)]);
+    let mut ok = true;
+    while left > 0 {
+        let at = out.len();
+        out.resize(at + left.min(4096), 0);
+        let n = read(fd, &mut out[at..]);
         if n <= 0 {
             // The file shrank: the promised length cannot be kept, so the connection ends.
+            out.truncate(at);
             ok = false;
             break;
         }
-        ok = so::send_all(conn, &buf[..n as usize]).is_ok();
+        out.truncate(at + n as usize);
         left -= n as usize;
     }
     close(fd);
     ok
 }
 
-/// Serves requests on one connection until it closes, idles, or asks to close.
-fn handle(conn: i32) {
-    let _ = so::set_rcvtimeo(conn, IDLE_MS);
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
-            if pending.len() > MAX_HEAD {
-                break;
-            }
-            match so::recv(conn, &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => pending.extend_from_slice(&buf[..n]),
-            }
-            continue;
-        };
-        let req = parse(&String::from_utf8_lossy(&pending[..end]));
-        let Some(req) = req else {
-            let body = "bad request\n";
-            respond_head(conn, "400 Bad Request", "text/plain", body.len(), false);
-            let _ = so::send_all(conn, body.as_bytes());
-            break;
-        };
-        // A body (we serve none that takes one) is read and dropped.
-        let mut drop_len = req.body_len;
-        let mut rest = pending.split_off(end + 4);
-        let take = drop_len.min(rest.len());
-        rest.drain(..take);
-        drop_len -= take;
-        while drop_len > 0 {
-            match so::recv(conn, &mut buf[..drop_len.min(2048)]) {
-                Ok(0) | Err(_) => {
-                    close(conn);
-                    return;
-                }
-                Ok(n) => drop_len -= n,
-            }
-        }
-        pending = rest;
-        if !serve(conn, &req) || !req.keep_alive {
-            break;
+/// Milliseconds since boot.
+fn now_ms() -> u64 {
+    so::uptime_us() / 1000
+}
+
+/// One client connection, and how far its conversation has come.
+struct Conn {
+    fd: i32,
+    /// Bytes received and not yet taken by a request.
+    pending: Vec<u8>,
+    /// A request whose head has arrived; answered once its body is dropped.
+    req: Option<Request>,
+    /// Bytes of that request's body still to come (we serve none that takes one).
+    body_left: usize,
+    /// The answer being written, and how much of it has gone.
+    out: Vec<u8>,
+    sent: usize,
+    /// Close once `out` has gone (`Connection: close`, or an error).
+    close_after: bool,
+    /// When a byte last went either way, for the idle timeout.
+    last_ms: u64,
+    /// What it waits for now.
+    wait: Wait,
+}
+
+/// What a connection waits for after [`Conn::step`].
+#[derive(PartialEq)]
+enum Wait {
+    /// More bytes from the client.
+    Read,
+    /// Room to send the rest of the answer.
+    Write,
+    /// Nothing: it is finished, close it.
+    Done,
+}
+
+impl Conn {
+    fn new(fd: i32) -> Conn {
+        Conn {
+            fd,
+            pending: Vec::new(),
+            req: None,
+            body_left: 0,
+            out: Vec::new(),
+            sent: 0,
+            close_after: false,
+            last_ms: now_ms(),
+            wait: Wait::Read,
         }
     }
-    close(conn);
+
+    /// Moves the conversation as far as it goes without blocking: writes what is
+    /// queued, answers the requests already received, reads what has arrived.
+    fn step(&mut self, buf: &mut [u8]) -> Wait {
+        loop {
+            if self.sent < self.out.len() {
+                match so::send(self.fd, &self.out[self.sent..]) {
+                    Ok(0) | Err(so::EAGAIN) => return Wait::Write,
+                    Ok(n) => {
+                        self.sent += n;
+                        self.last_ms = now_ms();
+                        continue;
+                    }
+                    Err(_) => return Wait::Done,
+                }
+            }
+            self.out.clear();
+            self.sent = 0;
+            if self.close_after {
+                return Wait::Done;
+            }
+            match self.next_answer() {
+                Some(true) => continue,
+                Some(false) => return Wait::Done,
+                None => {}
+            }
+            match so::recv(self.fd, buf) {
+                Ok(0) => return Wait::Done,
+                Ok(n) => {
+                    self.pending.extend_from_slice(&buf[..n]);
+                    self.last_ms = now_ms();
+                }
+                Err(so::EAGAIN) => return Wait::Read,
+                Err(_) => return Wait::Done,
+            }
+        }
+    }
+
+    /// Queues the answer to the next request in `pending`: Some(true) if one was
+    /// queued, None if more bytes are needed, Some(false) if the connection must end.
+    fn next_answer(&mut self) -> Option<bool> {
+        if self.req.is_none() {
+            let end = match self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(end) => end,
+                None if self.pending.len() > MAX_HEAD => return Some(false),
+                None => return None,
+            };
+            let Some(req) = parse(&String::from_utf8_lossy(&self.pending[..end])) else {
+                let body = b"bad request\n";
+                respond(
+                    &mut self.out,
+                    "400 Bad Request",
+                    "text/plain",
+                    body,
+                    false,
+                    false,
+                );
+                self.close_after = true;
+                return Some(true);
+            };
+            self.pending.drain(..end + 4);
+            self.body_left = req.body_len;
+            self.req = Some(req);
+        }
+        // A body is read and dropped before the answer.
+        let take = self.body_left.min(self.pending.len());
+        self.pending.drain(..take);
+        self.body_left -= take;
+        if self.body_left > 0 {
+            return None;
+        }
+        let req = self.req.take()?;
+        let ok = serve(&mut self.out, &req);
+        self.close_after = !ok || !req.keep_alive;
+        Some(true)
+    }
 }
 
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
     let port = args.get(1).map_or(80, |p| atoi(p) as u16);
-    let fd = match so::tcp_socket()
+    let listener = match so::tcp_socket()
         .and_then(|fd| so::bind(fd, (0, port)).map(|_| fd))
         .and_then(|fd| so::listen(fd, 8).map(|_| fd))
-        // Answers are written head, then body: without this the body would wait for
-        // the client's (delayed) ACK of the head. Accepted connections inherit it.
+        .and_then(|fd| so::set_nonblocking(fd, true).map(|_| fd))
+        // A large answer leaves in several sends: without this each would wait for the
+        // client's (delayed) ACK of the one before. Accepted connections inherit it.
         .and_then(|fd| so::set_nodelay(fd, true).map(|_| fd))
     {
         Ok(fd) => fd,
@@ -249,17 +368,92 @@ fn main(args: &[&str]) -> i32 {
         }
     };
     println!("httpd: serving / on port {}", port);
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut fds: Vec<so::PollFd> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut accept_at = 0;
     loop {
-        match so::accept(fd) {
-            Ok((conn, _)) => so::spawn(conn, |c| {
-                close(fd);
-                handle(c);
-            }),
+        // What to wait for: new connections while there is room, and each
+        // connection's next read or write. The earliest idle deadline bounds the wait.
+        let now = now_ms();
+        let accepting = conns.len() < MAX_CONNS && now >= accept_at;
+        fds.clear();
+        fds.push(so::PollFd {
+            fd: if accepting { listener } else { -1 },
+            events: so::POLLIN,
+            revents: 0,
+        });
+        for c in &conns {
+            let events = if c.wait == Wait::Write {
+                so::POLLOUT
+            } else {
+                so::POLLIN
+            };
+            fds.push(so::PollFd {
+                fd: c.fd,
+                events,
+                revents: 0,
+            });
+        }
+        let mut timeout = conns
+            .iter()
+            .map(|c| (c.last_ms + IDLE_MS).saturating_sub(now))
+            .min();
+        if !accepting && conns.len() < MAX_CONNS {
+            timeout = Some(timeout.map_or(accept_at - now, |t| t.min(accept_at - now)));
+        }
+        match so::poll(&mut fds, timeout.map_or(-1, |t| t as i32)) {
+            Ok(_) => {}
             Err(so::EINTR) => return 1,
             Err(e) => {
-                // Out of sockets or processes for a moment: wait a tick and go on.
-                eprintln!("httpd: accept: {}", e);
-                sleep(1);
+                eprintln!("httpd: poll: {}", e);
+                return 1;
+            }
+        }
+
+        // Every connection that became ready goes as far as it can.
+        for (c, p) in conns.iter_mut().zip(&fds[1..]) {
+            if p.revents != 0 {
+                c.wait = c.step(&mut buf);
+            }
+        }
+        // Finished and idle connections are closed.
+        let now = now_ms();
+        for i in (0..conns.len()).rev() {
+            if conns[i].wait == Wait::Done || now.saturating_sub(conns[i].last_ms) >= IDLE_MS {
+                close(conns.swap_remove(i).fd);
+            }
+        }
+
+        // New connections, while there is room.
+        if fds[0].revents == 0 {
+            continue;
+        }
+        while conns.len() < MAX_CONNS {
+            match so::accept(listener) {
+                Ok((fd, _)) => {
+                    if let Err(e) = so::set_nonblocking(fd, true) {
+                        eprintln!("httpd: accept: {}", e);
+                        close(fd);
+                        continue;
+                    }
+                    // The request may have come with the handshake.
+                    let mut c = Conn::new(fd);
+                    c.wait = c.step(&mut buf);
+                    if c.wait == Wait::Done {
+                        close(fd);
+                    } else {
+                        conns.push(c);
+                    }
+                }
+                Err(so::EAGAIN) => break,
+                Err(so::EINTR) => return 1,
+                Err(e) => {
+                    // Out of sockets or descriptors for a moment: try again a little later.
+                    eprintln!("httpd: accept: {}", e);
+                    accept_at = now_ms() + ACCEPT_PAUSE_MS;
+                    break;
+                }
             }
         }
     }
