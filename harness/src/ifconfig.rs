@@ -7,6 +7,7 @@
 //!   tx N frames N bytes
 //!   drops: malformed N unsupported N not-for-us N no-socket N
 //!   drops: queue-full N tx-ring-full N rx-ring-full N
+//!   drops: unresolved N
 //!   time: driver_ns=N stack_ns=N copy_ns=N rx=N tx=N interrupts=N
 //! ```
 
@@ -25,12 +26,14 @@ pub enum Reason {
     TxRingFull,
     /// The NIC's own drops (its receive ring was full), not the stack's.
     RxRingFull,
+    /// Packets whose neighbour never answered ARP.
+    Unresolved,
 }
 
 use Reason::*;
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Malformed,
         Unsupported,
         NotForUs,
@@ -38,6 +41,7 @@ impl Reason {
         QueueFull,
         TxRingFull,
         RxRingFull,
+        Unresolved,
     ];
 
     pub fn word(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Reason {
             QueueFull => "queue-full",
             TxRingFull => "tx-ring-full",
             RxRingFull => "rx-ring-full",
+            Unresolved => "unresolved",
         }
     }
 }
@@ -61,7 +66,7 @@ pub struct Counters {
     pub tx_frames: u64,
     pub tx_bytes: u64,
     /// Indexed like [`Reason::ALL`].
-    pub drops: [u64; 7],
+    pub drops: [u64; 8],
 }
 
 impl Counters {
@@ -69,7 +74,7 @@ impl Counters {
     /// of `reason count` pairs.
     pub fn parse(out: &str) -> Result<Counters> {
         let mut c = Counters::default();
-        let mut seen = [false; 7];
+        let mut seen = [false; Reason::ALL.len()];
         let num = |s: Option<&str>| -> Result<u64> {
             s.and_then(|s| s.parse().ok())
                 .with_context(|| format!("a number expected in ifconfig's output:\n{out}"))
@@ -230,6 +235,7 @@ mod tests {
   interrupts 15
   drops: malformed 1 unsupported 2 not-for-us 3 no-socket 4
   drops: queue-full 5 tx-ring-full 6 rx-ring-full 7
+  drops: unresolved 8
 ";
 
     #[test]
@@ -242,10 +248,10 @@ mod tests {
                 rx_bytes: 1500,
                 tx_frames: 3,
                 tx_bytes: 200,
-                drops: [1, 2, 3, 4, 5, 6, 7],
+                drops: [1, 2, 3, 4, 5, 6, 7, 8],
             }
         );
-        assert_eq!(c.stack_drops(), 21);
+        assert_eq!(c.stack_drops(), 29);
         assert!(Counters::parse(&IFCONFIG.replace("  drops: queue", "  x: queue")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("rx 12", "rx x")).is_err());
     }

@@ -38,6 +38,9 @@ pub struct NetStat {
     pub driver_ns: u64,
     pub stack_ns: u64,
     pub copy_ns: u64,
+    /// Packets dropped because their neighbour never answered ARP (or for room while
+    /// waiting for it). Appended like dns_server.
+    pub drop_unresolved: u64,
 }
 
 /// `NetStat::flags`: the time fields are measured.
@@ -48,7 +51,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -81,6 +84,7 @@ impl NetStat {
         for (i, t) in times.iter().enumerate() {
             b[128 + 8 * i..136 + 8 * i].copy_from_slice(&t.to_le_bytes());
         }
+        b[152..160].copy_from_slice(&self.drop_unresolved.to_le_bytes());
         b
     }
 
@@ -113,6 +117,7 @@ impl NetStat {
             driver_ns: u64_at(13),
             stack_ns: u64_at(14),
             copy_ns: u64_at(15),
+            drop_unresolved: u64_at(16),
         }
     }
 }
@@ -133,6 +138,7 @@ mod tests {
             dns_server: 0x0a000202,
             flags: NETSTAT_TIMED,
             copy_ns: 11,
+            drop_unresolved: 13,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -143,6 +149,8 @@ mod tests {
         assert_eq!(&b[24..32], &7u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, copy_ns), 144);
         assert_eq!(&b[144..152], &11u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, drop_unresolved), 152);
+        assert_eq!(&b[152..160], &13u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

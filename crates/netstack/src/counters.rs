@@ -23,6 +23,9 @@ pub enum DropReason {
     QueueFull,
     /// A reply (ARP, ICMP echo) was built while every TX slot was busy.
     TxRingFull,
+    /// A packet waited for a neighbour that never answered ARP (or made room for a
+    /// newer one while waiting), or was sent to our own address: see `neighbor.rs`.
+    Unresolved,
 }
 
 impl fmt::Display for DropReason {
@@ -34,6 +37,7 @@ impl fmt::Display for DropReason {
             DropReason::NoSocket => "no-socket",
             DropReason::QueueFull => "queue-full",
             DropReason::TxRingFull => "tx-ring-full",
+            DropReason::Unresolved => "unresolved",
         })
     }
 }
@@ -49,6 +53,7 @@ pub struct Drops {
     pub tx_ring_full: u64,
     /// Frames the NIC dropped before the stack saw them (RX ring full).
     pub rx_ring_full: u64,
+    pub unresolved: u64,
 }
 
 impl Drops {
@@ -60,6 +65,7 @@ impl Drops {
             DropReason::NoSocket => &mut self.no_socket,
             DropReason::QueueFull => &mut self.queue_full,
             DropReason::TxRingFull => &mut self.tx_ring_full,
+            DropReason::Unresolved => &mut self.unresolved,
         };
         *n += 1;
     }
