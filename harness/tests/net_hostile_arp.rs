@@ -217,10 +217,15 @@ impl Run {
         // Something from the host first, as in use: the guest renews the host's entry.
         self.wire.ping(0x5a5a, 1, b"before", TRIES, REPLY)?;
         self.wire.take_unmatched();
+        let before = self.counters()?;
         let arp_before = self.wire.stats().arp_answered;
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let start = Instant::now();
-        for _ in 0..STORM {
+        for i in 0..STORM {
+            // Paced a little, so that most requests reach the stack rather than a full RX ring.
+            if i % 8 == 7 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
@@ -234,24 +239,29 @@ impl Run {
                 .send(&arp_from(ARP_REQUEST, mac, Ipv4Addr::new(10, 0, 2, host)))?;
         }
         let sent_in = start.elapsed();
-        self.wire
-            .ping(0x5a5a, 2, b"after", 1, REPLY)
+        // The guest answers each (some may be lost to a full ring): wait until it is done.
+        let mut answers = 0;
+        while let Some(f) = self.wire.recv(Duration::from_secs(1)) {
+            if Ethernet::parse(&f).is_ok_and(|e| e.ethertype == ETHERTYPE_ARP && e.src == GUEST_MAC)
+            {
+                answers += 1;
+            }
+        }
+        let pings = self
+            .wire
+            .ping(0x5a5a, 2, b"after", TRIES, REPLY)
             .with_context(|| {
                 format!("the host's ping after {STORM} ARP requests from strangers")
             })?;
-        let answers = self
-            .wire
-            .take_unmatched()
-            .iter()
-            .filter(|f| {
-                Ethernet::parse(f).is_ok_and(|e| e.ethertype == ETHERTYPE_ARP && e.src == GUEST_MAC)
-            })
-            .count();
+        self.wire.take_unmatched();
         let asked = self.wire.stats().arp_answered - arp_before;
+        let d = self.counters()?.delta(&before);
         eprintln!(
-            "{}: {STORM} ARP requests sent in {sent_in:.1?}, {answers} answers seen; \
-             the guest asked for the host {asked} times",
-            self.nic.name()
+            "{}: {STORM} ARP requests sent in {sent_in:.1?}, {answers} answered; the host's ping \
+             answered after {pings} request(s); the guest asked for the host {asked} times; \
+             drops{}",
+            self.nic.name(),
+            d.drops_text()
         );
         ensure!(
             asked == 0,
