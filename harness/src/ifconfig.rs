@@ -7,7 +7,7 @@
 //!   tx N frames N bytes
 //!   drops: malformed N unsupported N not-for-us N no-socket N
 //!   drops: queue-full N tx-ring-full N rx-ring-full N
-//!   drops: martian N
+//!   drops: martian N unresolved N
 //!   time: driver_ns=N stack_ns=N copy_ns=N rx=N tx=N interrupts=N
 //! ```
 
@@ -28,12 +28,14 @@ pub enum Reason {
     RxRingFull,
     /// From an address or MAC no neighbor can have.
     Martian,
+    /// Packets whose neighbour never answered ARP.
+    Unresolved,
 }
 
 use Reason::*;
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Malformed,
         Unsupported,
         NotForUs,
@@ -42,6 +44,7 @@ impl Reason {
         TxRingFull,
         RxRingFull,
         Martian,
+        Unresolved,
     ];
 
     pub fn word(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Reason {
             TxRingFull => "tx-ring-full",
             RxRingFull => "rx-ring-full",
             Martian => "martian",
+            Unresolved => "unresolved",
         }
     }
 }
@@ -66,7 +70,7 @@ pub struct Counters {
     pub tx_frames: u64,
     pub tx_bytes: u64,
     /// Indexed like [`Reason::ALL`].
-    pub drops: [u64; 8],
+    pub drops: [u64; 9],
 }
 
 impl Counters {
@@ -235,7 +239,7 @@ mod tests {
   interrupts 15
   drops: malformed 1 unsupported 2 not-for-us 3 no-socket 4
   drops: queue-full 5 tx-ring-full 6 rx-ring-full 7
-  drops: martian 8
+  drops: martian 8 unresolved 9
 ";
 
     #[test]
@@ -248,10 +252,10 @@ mod tests {
                 rx_bytes: 1500,
                 tx_frames: 3,
                 tx_bytes: 200,
-                drops: [1, 2, 3, 4, 5, 6, 7, 8],
+                drops: [1, 2, 3, 4, 5, 6, 7, 8, 9],
             }
         );
-        assert_eq!(c.stack_drops(), 29);
+        assert_eq!(c.stack_drops(), 38);
         assert_eq!(c.drop(Martian), 8);
         assert!(Counters::parse(&IFCONFIG.replace("  drops: queue", "  x: queue")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("rx 12", "rx x")).is_err());

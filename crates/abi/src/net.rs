@@ -41,6 +41,9 @@ pub struct NetStat {
     /// Frames dropped for a martian source (an address or MAC no neighbor can
     /// have). Appended like dns_server.
     pub drop_martian: u64,
+    /// Packets dropped because their neighbour never answered ARP (or for room while
+    /// waiting for it). Appended like dns_server.
+    pub drop_unresolved: u64,
 }
 
 /// `NetStat::flags`: the time fields are measured.
@@ -51,7 +54,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 2 * 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -85,6 +88,7 @@ impl NetStat {
             b[128 + 8 * i..136 + 8 * i].copy_from_slice(&t.to_le_bytes());
         }
         b[152..160].copy_from_slice(&self.drop_martian.to_le_bytes());
+        b[160..168].copy_from_slice(&self.drop_unresolved.to_le_bytes());
         b
     }
 
@@ -118,6 +122,7 @@ impl NetStat {
             stack_ns: u64_at(14),
             copy_ns: u64_at(15),
             drop_martian: u64_at(16),
+            drop_unresolved: u64_at(17),
         }
     }
 }
@@ -139,6 +144,7 @@ mod tests {
             flags: NETSTAT_TIMED,
             copy_ns: 11,
             drop_martian: 12,
+            drop_unresolved: 13,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -151,6 +157,8 @@ mod tests {
         assert_eq!(&b[144..152], &11u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, drop_martian), 152);
         assert_eq!(&b[152..160], &12u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, drop_unresolved), 160);
+        assert_eq!(&b[160..168], &13u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

@@ -433,7 +433,8 @@ impl Bsd<'_> {
         self.addr.check_reachable(*to.ip())?;
         self.autobind(id)?;
         let max_payload = self.sockets.max_payload();
-        let (d, sockets) = self.sockets.dgram(id)?;
-        d.send(sockets, buf, to, max_payload)
+        let what = self.sockets.dgram(id)?.0.outgoing(buf, to, max_payload)?;
+        self.sockets.send_datagram(&self.addr, what, buf)?;
+        Ok(buf.len())
     }
 }

@@ -28,6 +28,9 @@ pub enum DropReason {
     /// broadcast or reserved; or an ARP message that would bind an address to
     /// 00:00:00:00:00:00, a group MAC or the guest's own MAC.
     Martian,
+    /// A packet waited for a neighbour that never answered ARP (or made room for a
+    /// newer one while waiting), or was sent to our own address: see `neighbor.rs`.
+    Unresolved,
 }
 
 impl fmt::Display for DropReason {
@@ -40,6 +43,7 @@ impl fmt::Display for DropReason {
             DropReason::QueueFull => "queue-full",
             DropReason::TxRingFull => "tx-ring-full",
             DropReason::Martian => "martian",
+            DropReason::Unresolved => "unresolved",
         })
     }
 }
@@ -56,6 +60,7 @@ pub struct Drops {
     /// Frames the NIC dropped before the stack saw them (RX ring full).
     pub rx_ring_full: u64,
     pub martian: u64,
+    pub unresolved: u64,
 }
 
 impl Drops {
@@ -68,6 +73,7 @@ impl Drops {
             DropReason::QueueFull => &mut self.queue_full,
             DropReason::TxRingFull => &mut self.tx_ring_full,
             DropReason::Martian => &mut self.martian,
+            DropReason::Unresolved => &mut self.unresolved,
         };
         *n += 1;
     }

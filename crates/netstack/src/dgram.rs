@@ -31,7 +31,40 @@ use smoltcp::socket::{icmp, udp};
 use smoltcp::storage::PacketBuffer;
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
+use crate::neighbor::Waiting;
 use crate::readiness::Readiness;
+
+/// Queues one checked datagram (see [`Dgram::outgoing`]) in its smoltcp socket:
+/// `EAGAIN` when the socket's queue is full.
+pub(crate) fn enqueue(
+    sockets: &mut SocketSet<'static>,
+    what: Waiting,
+    bytes: &[u8],
+) -> Result<(), Errno> {
+    match what {
+        Waiting::Udp { handle, to } => {
+            let socket = sockets.get_mut::<udp::Socket>(handle);
+            socket.send_slice(bytes, to).map_err(|e| match e {
+                udp::SendError::BufferFull => EAGAIN,
+                udp::SendError::Unaddressable => EINVAL,
+            })
+        }
+        Waiting::Echo { handle, to, ident } => {
+            let socket = sockets.get_mut::<icmp::Socket>(handle);
+            let out = socket
+                .send(bytes.len(), IpAddress::Ipv4(to))
+                .map_err(|e| match e {
+                    icmp::SendError::BufferFull => EAGAIN,
+                    icmp::SendError::Unaddressable => EINVAL,
+                })?;
+            out.copy_from_slice(bytes);
+            // smoltcp re-emits the message from its parsed form, checksum included.
+            Icmpv4Packet::new_unchecked(out).set_echo_ident(ident);
+            Ok(())
+        }
+        Waiting::Frame => Err(EINVAL),
+    }
+}
 
 /// Which protocol a datagram socket speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,29 +204,25 @@ impl Dgram {
         Ok(to)
     }
 
-    /// Queues one datagram (at most `max_payload` bytes of UDP payload) for
-    /// `to`, from a bound socket.
-    pub(crate) fn send(
-        &mut self,
-        sockets: &mut SocketSet<'static>,
+    /// Checks one datagram (at most `max_payload` bytes of UDP payload) for `to`, from a
+    /// bound socket, and says where it goes; `Sockets::send_datagram` sends it.
+    pub(crate) fn outgoing(
+        &self,
         buf: &[u8],
         to: SocketAddrV4,
         max_payload: usize,
-    ) -> Result<usize, Errno> {
+    ) -> Result<Waiting, Errno> {
         let port = self.port().expect("bound before sending");
-        let dst = IpAddress::Ipv4(*to.ip());
         match self.proto {
             Proto::Udp => {
                 if buf.len() > max_payload {
                     return Err(EMSGSIZE);
                 }
-                let socket = sockets.get_mut::<udp::Socket>(self.handle);
-                socket
-                    .send_slice(buf, IpEndpoint::new(dst, to.port()))
-                    .map_err(|e| match e {
-                        udp::SendError::BufferFull => EAGAIN,
-                        udp::SendError::Unaddressable => EINVAL,
-                    })?;
+                let to = IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port());
+                Ok(Waiting::Udp {
+                    handle: self.handle,
+                    to,
+                })
             }
             Proto::Icmp => {
                 let caps = ChecksumCapabilities::ignored();
@@ -204,17 +233,13 @@ impl Dgram {
                 if buf.len() > max_payload + 8 {
                     return Err(EMSGSIZE);
                 }
-                let socket = sockets.get_mut::<icmp::Socket>(self.handle);
-                let out = socket.send(buf.len(), dst).map_err(|e| match e {
-                    icmp::SendError::BufferFull => EAGAIN,
-                    icmp::SendError::Unaddressable => EINVAL,
-                })?;
-                out.copy_from_slice(buf);
-                // smoltcp re-emits the message from its parsed form, checksum included.
-                Icmpv4Packet::new_unchecked(out).set_echo_ident(port);
+                Ok(Waiting::Echo {
+                    handle: self.handle,
+                    to: *to.ip(),
+                    ident: port,
+                })
             }
         }
-        Ok(buf.len())
     }
 
     /// Takes the next datagram: (bytes copied, truncated to `buf`, and its source).

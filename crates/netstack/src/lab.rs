@@ -24,7 +24,8 @@ use smoltcp::wire::{IpAddress, IpEndpoint, Ipv4Address};
 
 use crate::Error;
 use crate::device::NetDevice;
-use crate::socket::{SocketId, Sockets};
+use crate::neighbor::Waiting;
+use crate::socket::{Addressing, SocketId, Sockets};
 use crate::stack::NetStack;
 use crate::table::{Entry, LabState};
 
@@ -63,6 +64,7 @@ impl<D: NetDevice> NetStack<D> {
     /// order). `sport` need not be bound: the lab sends from ports it never
     /// binds, and such a port gets a send-only socket that receives nothing.
     pub fn send(&mut self, sport: u16, dst: u32, dport: u16, payload: &[u8]) -> Result<(), Error> {
+        let addr = self.addressing();
         let sockets = self.sockets_mut();
         let (id, handle) = match sockets.table().lab_port(sport) {
             Some((id, handle, _)) => (id, handle),
@@ -76,6 +78,7 @@ impl<D: NetDevice> NetStack<D> {
         };
         lab_send(
             sockets,
+            &addr,
             id,
             handle,
             (Ipv4Address::from(dst), dport),
@@ -110,6 +113,7 @@ impl<D: NetDevice> NetStack<D> {
 
     /// Sends `payload` as one datagram on a connected socket.
     pub fn try_write(&mut self, id: SocketId, payload: &[u8]) -> Result<usize, Error> {
+        let addr = self.addressing();
         let sockets = self.sockets_mut();
         let Entry::Lab {
             handle,
@@ -118,7 +122,7 @@ impl<D: NetDevice> NetStack<D> {
         else {
             return Err(Error::BadSocket);
         };
-        lab_send(sockets, id, handle, remote, payload)?;
+        lab_send(sockets, &addr, id, handle, remote, payload)?;
         Ok(payload.len())
     }
 
@@ -196,6 +200,7 @@ fn open_lab(sockets: &mut Sockets, state: LabState) -> Result<SocketId, Error> {
 /// Queues one datagram on lab socket `id` for `to`.
 fn lab_send(
     sockets: &mut Sockets,
+    addr: &Addressing,
     id: SocketId,
     handle: SocketHandle,
     to: (Ipv4Address, u16),
@@ -204,13 +209,13 @@ fn lab_send(
     if payload.len() > sockets.max_payload() {
         return Err(Error::TooBig);
     }
-    let endpoint = IpEndpoint::new(IpAddress::Ipv4(to.0), to.1);
+    let to = IpEndpoint::new(IpAddress::Ipv4(to.0), to.1);
+    let what = Waiting::Udp { handle, to };
     let sent = sockets
-        .udp(handle)
-        .send_slice(payload, endpoint)
+        .send_datagram(addr, what, payload)
         .map_err(|e| match e {
-            udp::SendError::BufferFull => Error::WouldBlock,
-            udp::SendError::Unaddressable => Error::Invalid,
+            abi::errno::EAGAIN => Error::WouldBlock,
+            _ => Error::Invalid,
         });
     if sent == Err(Error::WouldBlock) {
         sockets.observe(id);

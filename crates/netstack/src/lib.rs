@@ -34,7 +34,7 @@
 //! socket.rs         Sockets: what every kind shares (open, close, readiness, ports)
 //! table.rs          the slots, and which socket an arriving datagram is for
 //! tcp.rs dgram.rs   one socket of a kind
-//! tcp_pool.rs syn_wait.rs dhcp.rs phy.rs classify.rs trace.rs readiness.rs ...
+//! tcp_pool.rs syn_wait.rs neighbor.rs dhcp.rs phy.rs classify.rs trace.rs readiness.rs ...
 //! ```
 //!
 //! Beside the layers, [`napi`] is the kernel's interrupt / busy-polling state machine
@@ -59,6 +59,7 @@ pub mod echo;
 mod fixtures;
 pub mod lab;
 pub mod napi;
+mod neighbor;
 mod phy;
 mod readiness;
 pub mod socket;

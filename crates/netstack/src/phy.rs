@@ -21,6 +21,7 @@ use core::fmt;
 
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
+use smoltcp::wire::Ipv4Address;
 
 use crate::classify::ETH_HEADER_LEN;
 use crate::counters::{Counters, DropReason};
@@ -37,6 +38,53 @@ pub(crate) struct TxSide {
     pub tracer: Option<Tracer>,
     /// Receives replies that found the TX ring full; one frame long.
     pub scratch: Vec<u8>,
+    /// The ARP requests smoltcp sent lately.
+    pub asked: Asked,
+}
+
+/// The addresses smoltcp asked for itself (ARP requests it built), lately: a reply
+/// from one of them was asked for, and the neighbour mirror (`neighbor.rs`) learns
+/// from each that smoltcp's entry is missing or expired.
+#[derive(Default)]
+pub(crate) struct Asked {
+    /// (address, when, not yet reported), in a ring.
+    recent: [Option<(Ipv4Address, u64, bool)>; 4],
+    next: usize,
+}
+
+/// How long a request of smoltcp's makes a reply to it welcome.
+const ASKED_MS: u64 = 3_000;
+
+impl Asked {
+    fn note(&mut self, ip: Ipv4Address, now: u64) {
+        self.recent[self.next] = Some((ip, now, true));
+        self.next = (self.next + 1) % self.recent.len();
+    }
+
+    /// Whether smoltcp asked for `ip` in the last few seconds.
+    pub fn lately(&self, ip: Ipv4Address, now: u64) -> bool {
+        self.recent
+            .iter()
+            .flatten()
+            .any(|&(a, t, _)| a == ip && now.saturating_sub(t) < ASKED_MS)
+    }
+
+    /// The requests not reported yet, each once.
+    pub fn take_new(&mut self, mut f: impl FnMut(Ipv4Address, u64)) {
+        for (ip, t, new) in self.recent.iter_mut().flatten() {
+            if *new {
+                *new = false;
+                f(*ip, *t);
+            }
+        }
+    }
+}
+
+/// The address an ARP request in `frame` asks for, if it is one.
+fn arp_request_target(frame: &[u8]) -> Option<Ipv4Address> {
+    let arp = frame.get(ETH_HEADER_LEN..ETH_HEADER_LEN + 28)?;
+    let is_request = frame[12..14] == [0x08, 0x06] && arp[6..8] == [0, 1];
+    is_request.then(|| Ipv4Address::new(arp[24], arp[25], arp[26], arp[27]))
 }
 
 pub(crate) struct Phy<'a, T: TxRing> {
@@ -49,10 +97,11 @@ pub(crate) struct Phy<'a, T: TxRing> {
 }
 
 impl<T: TxRing> Phy<'_, T> {
-    fn tx_token(&mut self) -> TxToken<'_, T> {
+    fn tx_token(&mut self, now: Instant) -> TxToken<'_, T> {
         TxToken {
             tx: self.tx,
             side: self.side,
+            observe: Some(u64::try_from(now.total_millis()).unwrap_or(0)),
         }
     }
 }
@@ -67,14 +116,14 @@ impl<T: TxRing> phy::Device for Phy<'_, T> {
     where
         Self: 'r;
 
-    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_, T>)> {
+    fn receive(&mut self, now: Instant) -> Option<(RxToken<'_>, TxToken<'_, T>)> {
         let frame = self.rx.take()?;
-        Some((RxToken(frame), self.tx_token()))
+        Some((RxToken(frame), self.tx_token(now)))
     }
 
-    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_, T>> {
+    fn transmit(&mut self, now: Instant) -> Option<TxToken<'_, T>> {
         if self.tx.can_transmit() {
-            Some(self.tx_token())
+            Some(self.tx_token(now))
         } else {
             None
         }
@@ -102,6 +151,19 @@ impl phy::RxToken for RxToken<'_> {
 pub(crate) struct TxToken<'a, T: TxRing> {
     tx: &'a mut T,
     side: &'a mut TxSide,
+    /// For smoltcp's frames, the time, to note its ARP requests; `None` for the stack's own.
+    observe: Option<u64>,
+}
+
+impl<'a, T: TxRing> TxToken<'a, T> {
+    /// A token for a frame the stack builds itself (not smoltcp): counted and traced alike.
+    pub(crate) fn ours(tx: &'a mut T, side: &'a mut TxSide) -> Self {
+        TxToken {
+            tx,
+            side,
+            observe: None,
+        }
+    }
 }
 
 impl<T: TxRing> phy::TxToken for TxToken<'_, T> {
@@ -110,9 +172,14 @@ impl<T: TxRing> phy::TxToken for TxToken<'_, T> {
             counters,
             tracer,
             scratch,
+            asked,
         } = self.side;
+        let observe = self.observe;
         let build = |frame: &mut [u8]| {
             let result = f(frame);
+            if let Some((now, ip)) = observe.zip(arp_request_target(frame)) {
+                asked.note(ip, now);
+            }
             if let Some(out) = tracer.as_deref_mut() {
                 // A full console must not stop the network: trace output is best effort.
                 let _ = trace_frame(out, Direction::Tx, frame);

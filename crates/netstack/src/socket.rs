@@ -19,7 +19,8 @@ use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::classify::Segment;
 use crate::counters::DropReason;
-use crate::dgram::{Dgram, Inbox, Proto};
+use crate::dgram::{self, Dgram, Inbox, Proto};
+use crate::neighbor::{Neighbors, Waiting};
 use crate::readiness::Readiness;
 use crate::table::{Entry, SocketTable};
 pub use crate::table::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
@@ -69,6 +70,26 @@ impl Addressing {
             _ => Err(ENETUNREACH),
         }
     }
+
+    /// The neighbour a packet to `dst` goes to, as smoltcp routes it: `dst` on our
+    /// subnet, else the gateway. `None` when no neighbour is needed (broadcast,
+    /// multicast) or there is no route.
+    pub(crate) fn next_hop(&self, dst: Ipv4Address) -> Option<Ipv4Address> {
+        let cidr = self.ip?;
+        let group = dst.is_broadcast() || dst.is_multicast() || cidr.broadcast() == Some(dst);
+        if group || dst.is_unspecified() {
+            None
+        } else if cidr.contains_addr(&dst) {
+            Some(dst)
+        } else {
+            self.gateway
+        }
+    }
+
+    /// Whether `ip` is the interface's own address.
+    pub(crate) fn is_me(&self, ip: Ipv4Address) -> bool {
+        self.ip.is_some_and(|c| c.address() == ip)
+    }
 }
 
 /// Every socket of one stack.
@@ -78,6 +99,8 @@ pub(crate) struct Sockets {
     tcp: TcpPool,
     /// The next ephemeral port to try.
     next_port: u16,
+    /// Next hops, and the datagrams that wait for one (see `neighbor.rs`).
+    pub(crate) neighbors: Neighbors,
 }
 
 impl Sockets {
@@ -87,6 +110,7 @@ impl Sockets {
             table: SocketTable::new(mtu),
             tcp: TcpPool::new(limits),
             next_port: first_ephemeral(seed),
+            neighbors: Neighbors::new(crate::classify::ETH_HEADER_LEN + mtu),
         }
     }
 
@@ -156,14 +180,20 @@ impl Sockets {
     pub(crate) fn close(&mut self, id: SocketId, abort: bool) -> bool {
         match self.table.remove(id) {
             Entry::Free => return false,
-            Entry::Lab { handle, .. } => self.table.put_udp(&mut self.set, handle),
-            Entry::Dgram(d) => match d.proto {
-                // Kept for reuse.
-                Proto::Udp => self.table.put_udp(&mut self.set, d.handle),
-                Proto::Icmp => {
-                    self.set.remove(d.handle);
+            Entry::Lab { handle, .. } => {
+                self.neighbors.forget(handle);
+                self.table.put_udp(&mut self.set, handle);
+            }
+            Entry::Dgram(d) => {
+                self.neighbors.forget(d.handle);
+                match d.proto {
+                    // Kept for reuse.
+                    Proto::Udp => self.table.put_udp(&mut self.set, d.handle),
+                    Proto::Icmp => {
+                        self.set.remove(d.handle);
+                    }
                 }
-            },
+            }
             Entry::Tcp(t) => t.release(&mut self.tcp, &mut self.set, abort),
         }
         true
@@ -195,6 +225,52 @@ impl Sockets {
     /// Largest UDP payload one frame carries.
     pub(crate) fn max_payload(&self) -> usize {
         self.table.max_payload()
+    }
+
+    /// Sends one datagram (`what` says from which socket, to where): into its smoltcp
+    /// socket when the next hop is known, else kept until the neighbour answers (see
+    /// `neighbor.rs`). One to our own address never leaves: dropped and counted.
+    /// `EAGAIN` when the socket's queue is full.
+    pub(crate) fn send_datagram(
+        &mut self,
+        addr: &Addressing,
+        what: Waiting,
+        bytes: &[u8],
+    ) -> Result<(), Errno> {
+        let dst = match what {
+            Waiting::Udp { to, .. } => match to.addr {
+                smoltcp::wire::IpAddress::Ipv4(ip) => ip,
+            },
+            Waiting::Echo { to, .. } => to,
+            Waiting::Frame => return Err(EINVAL),
+        };
+        if let Some(hop) = addr.next_hop(dst) {
+            if addr.is_me(hop) {
+                // smoltcp would ask for its own address forever.
+                self.neighbors.dropped += 1;
+                return Ok(());
+            }
+            if self.neighbors.must_wait(hop) {
+                self.neighbors.hold(hop, what, bytes);
+                return Ok(());
+            }
+        }
+        dgram::enqueue(&mut self.set, what, bytes)
+    }
+
+    /// Puts the datagrams whose neighbour answered into their sockets, oldest first,
+    /// until one finds its socket full (it waits for a later poll).
+    pub(crate) fn release_datagrams(&mut self, now: u64) {
+        while let Some((i, what)) = self.neighbors.next_ready_datagram(now) {
+            match dgram::enqueue(&mut self.set, what, self.neighbors.bytes(i)) {
+                Err(EAGAIN) => break,
+                Ok(()) => self.neighbors.release(i),
+                Err(_) => {
+                    self.neighbors.release(i);
+                    self.neighbors.dropped += 1;
+                }
+            }
+        }
     }
 
     /// Brings TCP socket `id` up to date with its smoltcp socket.

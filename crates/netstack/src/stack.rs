@@ -28,17 +28,23 @@
 //! egress, freeing the orphans that are done, and the readiness report.
 
 use alloc::vec;
+use alloc::vec::Vec;
 
 use smoltcp::iface::{self, Interface};
+use smoltcp::phy::TxToken as _;
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, IpCidr,
+    Ipv4Address, Ipv4Cidr,
+};
 
 use crate::bsd::Bsd;
 use crate::classify::{ETH_HEADER_LEN, Host, Verdict, classify};
 use crate::counters::{Counters, DropReason};
 use crate::device::{NetDevice, RxRing, TxRing};
 use crate::dhcp::{Dhcp, Lease};
-use crate::phy::{Phy, Tracer, TxSide};
+use crate::neighbor::Waiting;
+use crate::phy::{Asked, Phy, Tracer, TxSide, TxToken};
 use crate::socket::{Addressing, SocketMask, Sockets};
 use crate::syn_wait::SynWait;
 use crate::tcp_pool::SocketLimits;
@@ -122,6 +128,8 @@ struct Core {
     dhcp: Dhcp,
     /// SYNs that found every listener of their port busy.
     syn_wait: SynWait,
+    /// A waiting frame, copied out to be delivered again (one frame long).
+    replay: Vec<u8>,
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -144,6 +152,7 @@ impl<D: NetDevice> NetStack<D> {
             counters: Counters::default(),
             tracer: None,
             scratch: vec![0; ETH_HEADER_LEN + mtu],
+            asked: Asked::default(),
         };
         let mut iface_config = iface::Config::new(mac.into());
         iface_config.random_seed = config.random_seed;
@@ -168,6 +177,7 @@ impl<D: NetDevice> NetStack<D> {
             side,
             dhcp: Dhcp::new(),
             syn_wait: SynWait::new(),
+            replay: Vec::with_capacity(ETH_HEADER_LEN + mtu),
         };
         core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
         NetStack { dev, core }
@@ -181,6 +191,7 @@ impl<D: NetDevice> NetStack<D> {
         let mut result = PollResult::default();
         let core = &mut self.core;
         let (rx, tx) = self.dev.split();
+        core.sockets.neighbors.set_now(now_ms);
         core.iface.poll_maintenance(now);
         let mut taken = 0;
         while taken < RX_BUDGET && rx.receive(|frame| core.ingress(now, frame, tx)).is_some() {
@@ -190,6 +201,7 @@ impl<D: NetDevice> NetStack<D> {
         result.config_changed = core.dhcp_housekeeping();
         core.sockets.tcp_housekeeping(now_ms);
         core.replay_waiting_syns(now, tx);
+        core.neighbor_upkeep(now, tx);
         core.egress(now, tx);
         core.sockets.tcp_reap(now_ms);
         (result.readable, result.writable) = core.sockets.report();
@@ -210,6 +222,7 @@ impl<D: NetDevice> NetStack<D> {
             smoltcp,
             core.sockets.next_deadline(),
             core.syn_wait.next_look(now_ms),
+            core.sockets.neighbors.next_deadline(now_ms),
         ];
         ours.into_iter().flatten().min().map(|at| at.max(now_ms))
     }
@@ -218,6 +231,7 @@ impl<D: NetDevice> NetStack<D> {
     pub fn counters(&self) -> Counters {
         let mut counters = self.core.side.counters;
         counters.drops.rx_ring_full = self.dev.rx_missed();
+        counters.drops.unresolved += self.core.sockets.neighbors.dropped;
         counters
     }
 
@@ -293,6 +307,11 @@ impl<D: NetDevice> NetStack<D> {
         Bsd::new(&mut core.sockets, core.iface.context(), addr)
     }
 
+    /// The interface's address and gateway, for the net lab's sends.
+    pub(crate) fn addressing(&self) -> Addressing {
+        self.core.addressing()
+    }
+
     /// The sockets, for the net lab's operations (`lab.rs`).
     pub(crate) fn sockets(&self) -> &Sockets {
         &self.core.sockets
@@ -301,6 +320,39 @@ impl<D: NetDevice> NetStack<D> {
     pub(crate) fn sockets_mut(&mut self) -> &mut Sockets {
         &mut self.core.sockets
     }
+}
+
+/// The IPv4 source address and Ethernet source of a frame `classify` accepted as IPv4.
+fn ipv4_source(frame: &[u8]) -> (Ipv4Address, EthernetAddress) {
+    let at = ETH_HEADER_LEN + 12;
+    let src = Ipv4Address::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
+    (src, EthernetAddress::from_bytes(&frame[6..12]))
+}
+
+/// Sends an ARP packet of ours, `us` (MAC, address) to `them` (for a request: the
+/// broadcast MAC and the address asked for).
+fn send_arp<T: TxRing>(
+    tx: &mut T,
+    side: &mut TxSide,
+    operation: ArpOperation,
+    us: (EthernetAddress, Ipv4Address),
+    them: (EthernetAddress, Ipv4Address),
+) {
+    let repr = ArpRepr::EthernetIpv4 {
+        operation,
+        source_hardware_addr: us.0,
+        source_protocol_addr: us.1,
+        target_hardware_addr: them.0,
+        target_protocol_addr: them.1,
+    };
+    let len = ETH_HEADER_LEN + repr.buffer_len();
+    TxToken::ours(tx, side).consume(len, |buf| {
+        let mut eth = EthernetFrame::new_unchecked(buf);
+        eth.set_dst_addr(them.0);
+        eth.set_src_addr(us.0);
+        eth.set_ethertype(EthernetProtocol::Arp);
+        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+    });
 }
 
 fn instant(ms: u64) -> Instant {
@@ -334,6 +386,8 @@ impl Core {
         }
         self.host.ip = cidr;
         self.gateway = gateway;
+        // smoltcp empties its neighbour cache when its addresses change.
+        self.sockets.neighbors.flush();
     }
 
     /// The interface's address and gateway, for socket operations' checks.
@@ -381,8 +435,21 @@ impl Core {
     fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let mut receiver = None;
         let mut segment = None;
+        let verdict = classify(frame, &self.host);
+        if verdict == Ok(Verdict::Stack)
+            && frame[12..14] == [0x08, 0x06]
+            && !self.arp_in(now, frame, tx)
+        {
+            return;
+        }
+        if verdict.is_ok_and(|v| matches!(v, Verdict::Echo { request: true, .. }))
+            && self.reply_waits(now, frame)
+        {
+            return;
+        }
+        let refreshes = self.refreshes(frame, verdict);
         let sockets = &mut self.sockets;
-        match classify(frame, &self.host) {
+        match verdict {
             Ok(Verdict::Stack) => {}
             Ok(Verdict::Udp {
                 src,
@@ -418,12 +485,127 @@ impl Core {
         };
         self.iface
             .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+        if let Some((ip, mac)) = refreshes {
+            self.sockets.neighbors.refresh(ip, mac, millis(now));
+        }
         if let Some(id) = receiver {
             self.sockets.after_datagram(id);
         }
         if let Some(((handle, before), rst)) = segment {
             self.sockets.after_segment(handle, before, rst);
         }
+    }
+
+    /// An ARP packet smoltcp would take (for us, from our subnet): whether to hand it
+    /// on. smoltcp learns the sender of every one, and when its cache is full pushes
+    /// out the entry closest to expiry, the gateway's as readily as any. So a stranger
+    /// is handed on only if that pushes out nothing live, or if it answers a request
+    /// of ours or smoltcp's; else a request is answered here, unlearnt, and a reply is
+    /// dropped (`NotForUs`, as Linux ignores unsolicited replies).
+    fn arp_in<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) -> bool {
+        let ms = millis(now);
+        let parsed =
+            ArpPacket::new_checked(&frame[ETH_HEADER_LEN..]).and_then(|p| ArpRepr::parse(&p));
+        let Ok(ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr: mac,
+            source_protocol_addr: ip,
+            ..
+        }) = parsed
+        else {
+            return true; // classify accepted it: cannot happen
+        };
+        let n = &mut self.sockets.neighbors;
+        let asked = n.is_resolving(ip) || self.side.asked.lately(ip, ms);
+        if n.learns_freely(ip, ms) || (operation == ArpOperation::Reply && asked) {
+            n.fill(ip, mac, ms);
+            return true;
+        }
+        if operation == ArpOperation::Request {
+            if let Some(me) = self.host.ip {
+                let us = (self.host.mac, me.address());
+                send_arp(tx, &mut self.side, ArpOperation::Reply, us, (mac, ip));
+            }
+        } else {
+            self.discard(DropReason::NotForUs);
+        }
+        false
+    }
+
+    /// Whether an echo request must wait for its sender's next hop (and now does): the
+    /// reply smoltcp builds at once would be dropped while it asks for the neighbour.
+    fn reply_waits(&mut self, now: Instant, frame: &[u8]) -> bool {
+        let (src, mac) = ipv4_source(frame);
+        let addr = self.addressing();
+        let Some(hop) = addr.next_hop(src).filter(|&hop| !addr.is_me(hop)) else {
+            return false;
+        };
+        let n = &mut self.sockets.neighbors;
+        // smoltcp renews the sender's entry from this very frame before it replies.
+        if (hop == src && n.would_refresh(src, mac)) || n.lookup(hop, millis(now)).is_some() {
+            return false;
+        }
+        n.hold(hop, Waiting::Frame, frame);
+        true
+    }
+
+    /// The (address, MAC) whose neighbour entry smoltcp renews when it takes this frame:
+    /// the sender of a unicast IPv4 frame to us, unless the DHCP client consumes it first.
+    fn refreshes(
+        &self,
+        frame: &[u8],
+        verdict: Result<Verdict, DropReason>,
+    ) -> Option<(Ipv4Address, EthernetAddress)> {
+        // Only an accepted frame reaches smoltcp; it is at least an Ethernet header long.
+        if verdict.is_err() {
+            return None;
+        }
+        let ipv4 = frame[12..14] == [0x08, 0x00];
+        let dhcp = verdict == Ok(Verdict::Stack) && frame.get(ETH_HEADER_LEN + 9) == Some(&17);
+        let to_me = frame
+            .get(ETH_HEADER_LEN + 16..ETH_HEADER_LEN + 20)
+            .is_some_and(|d| self.host.ip.is_some_and(|c| c.address().octets() == d));
+        (ipv4 && !dhcp && to_me).then(|| ipv4_source(frame))
+    }
+
+    /// Probes and give-ups of the next hops being resolved, then what waited for
+    /// those that answered: frames delivered again, datagrams into their sockets.
+    fn neighbor_upkeep<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
+        let ms = millis(now);
+        let Core {
+            sockets,
+            side,
+            host,
+            ..
+        } = self;
+        let n = &mut sockets.neighbors;
+        side.asked.take_new(|ip, t| n.smoltcp_asked(ip, t));
+        n.upkeep(ms, |hop| {
+            let Some(me) = host.ip else {
+                return true; // nothing to ask with: let it give up
+            };
+            if !tx.can_transmit() {
+                return false;
+            }
+            let us = (host.mac, me.address());
+            send_arp(
+                tx,
+                side,
+                ArpOperation::Request,
+                us,
+                (EthernetAddress::BROADCAST, hop),
+            );
+            true
+        });
+        while let Some(i) = self.sockets.neighbors.next_ready_frame(ms) {
+            let mut frame = core::mem::take(&mut self.replay);
+            frame.clear();
+            frame.extend_from_slice(self.sockets.neighbors.bytes(i));
+            self.sockets.neighbors.release(i);
+            self.deliver(now, &frame, tx);
+            self.replay = frame;
+        }
+        self.sockets.release_datagrams(ms);
     }
 
     fn discard(&mut self, reason: DropReason) {

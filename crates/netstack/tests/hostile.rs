@@ -82,6 +82,7 @@ fn drops_delta(before: &Counters, after: &Counters) -> Drops {
         tx_ring_full: a.tx_ring_full - b.tx_ring_full,
         rx_ring_full: a.rx_ring_full - b.rx_ring_full,
         martian: a.martian - b.martian,
+        unresolved: a.unresolved - b.unresolved,
     }
 }
 

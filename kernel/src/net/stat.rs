@@ -48,6 +48,7 @@ pub fn netstat() -> Result<NetStat, Errno> {
         drop_queue_full: c.drops.queue_full,
         drop_tx_ring_full: c.drops.tx_ring_full,
         drop_rx_ring_full: c.drops.rx_ring_full,
+        drop_unresolved: c.drops.unresolved,
         driver_ns,
         stack_ns,
         copy_ns,

@@ -106,6 +106,7 @@ fn stats_page() -> String {
         ("drops: tx ring full", format!("{}", s.drop_tx_ring_full)),
         ("drops: rx ring full", format!("{}", s.drop_rx_ring_full)),
         ("drops: martian", format!("{}", s.drop_martian)),
+        ("drops: unresolved", format!("{}", s.drop_unresolved)),
         ("uptime (ticks)", format!("{}", uptime())),
     ];
     let mut page = String::from(

@@ -50,7 +50,10 @@ fn main(args: &[&str]) -> i32 {
         "  drops: queue-full {} tx-ring-full {} rx-ring-full {}",
         s.drop_queue_full, s.drop_tx_ring_full, s.drop_rx_ring_full
     );
-    println!("  drops: martian {}", s.drop_martian);
+    println!(
+        "  drops: martian {} unresolved {}",
+        s.drop_martian, s.drop_unresolved
+    );
     // One line of totals for the benchmark to parse, from a kernel that measures them.
     if s.flags & NETSTAT_TIMED != 0 {
         println!(
