@@ -129,7 +129,8 @@ pub fn sys_connect() -> SysResult {
     let raddr = argint(0) as u32;
     let lport = argport(1);
     let rport = argport(2);
-    let d = myproc().data();
+    // SAFETY: the current process's own data; nothing below reaches it otherwise.
+    let d = unsafe { myproc().data() };
     let fd = d.ofile.iter().position(|f| f.is_none()).ok_or(())?;
     debug_assert!(fd < NOFILE);
     let slot = FileReservation::new().ok_or(())?;
@@ -175,7 +176,10 @@ fn argfile(n: usize) -> Result<Arc<File>, Errno> {
     if fd < 0 || fd as usize >= NOFILE {
         return Err(EBADF);
     }
-    myproc().data().ofile[fd as usize].clone().ok_or(EBADF)
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd as usize]
+        .clone()
+        .ok_or(EBADF)
 }
 
 /// The n-th argument as a BSD socket descriptor (EBADF, ENOTSOCK).
@@ -226,14 +230,15 @@ fn write_sockaddr(addr: usize, lenp: usize, a: SocketAddrV4) -> Result<(), Errno
 /// taken first, so that running out never leaves a socket behind.
 fn install(fd: usize, slot: FileReservation, id: SocketId, kind: SockKind) -> usize {
     let f = slot.fill(FileKind::Bsd(BsdSock::new(id, kind)), true, true);
-    myproc().data().ofile[fd] = Some(f);
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = Some(f);
     fd
 }
 
 /// A free descriptor and an open-file slot (EMFILE, ENFILE).
 fn reserve_fd() -> Result<(usize, FileReservation), Errno> {
-    let fd = myproc()
-        .data()
+    // SAFETY: the current process's own data, for this statement only.
+    let fd = unsafe { myproc().data() }
         .ofile
         .iter()
         .position(|f| f.is_none())
@@ -502,7 +507,8 @@ fn argfile_at(fd: i32) -> Option<Arc<File>> {
     if fd as usize >= NOFILE {
         return None;
     }
-    myproc().data().ofile[fd as usize].clone()
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd as usize].clone()
 }
 
 /// uptime_us(): microseconds since boot (ping's round-trip times need more than ticks).
