@@ -132,10 +132,7 @@ impl TxRing for NicTx {
         };
         let r = match r {
             Ok(r) => Ok(r),
-            Err(timed) => {
-                drop(timed);
-                Err(f.take().expect("not called"))
-            }
+            Err(_) => Err(f.take().expect("not called")),
         };
         let driver = cost::now().wrapping_sub(start).saturating_sub(in_stack);
         cost::DRIVER.fetch_add(driver, Ordering::Relaxed);
@@ -588,10 +585,10 @@ pub fn proc_exit(pid: i32) {
     let mut guard = NET.lock();
     let Some(net) = guard.as_mut() else { return };
     for i in 0..MAX_OWNED {
-        if let Some((port, owner)) = net.owners[i] {
-            if owner == pid {
-                let _ = net.unbind(port);
-            }
+        if let Some((port, owner)) = net.owners[i]
+            && owner == pid
+        {
+            let _ = net.unbind(port);
         }
     }
 }
