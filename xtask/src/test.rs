@@ -4,7 +4,8 @@
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --all-targets -- -D warnings` (host crates), then the same for the riscv
 //!    crates, `kernel` and `user`, with every `unsafe` block required to say why it is sound
-//!    (`clippy::undocumented_unsafe_blocks`)
+//!    (`clippy::undocumented_unsafe_blocks`) and every `unsafe fn` to state its contract
+//!    (`safety_docs`)
 //! 3. `cargo test --no-fail-fast` (host crates; the in-QEMU tests are `#[ignore]`d there, since
 //!    they need step 4)
 //! 4. `cargo xtask build`
@@ -66,7 +67,18 @@ pub fn run() -> Result<ExitCode> {
     // settings only matter for code generation, which clippy does not do).
     step(
         "riscv clippy",
-        crate::build::ensure_target().and_then(|()| checked(&mut riscv_clippy(&paths))),
+        crate::build::ensure_target()
+            .and_then(|()| checked(&mut riscv_clippy(&paths)))
+            .and_then(|counts| {
+                let missing = crate::safety_docs::undocumented(&paths.root)?;
+                if !missing.is_empty() {
+                    anyhow::bail!(
+                        "unsafe fns without a `# Safety` section:\n{}",
+                        missing.join("\n")
+                    );
+                }
+                Ok(counts)
+            }),
     );
     // --no-fail-fast: without it cargo stops at the first failing test binary and hides the rest.
     step(
