@@ -102,14 +102,15 @@ pub fn dtbinit(dtb: usize) {
         let is_virtio = node
             .compatible()
             .is_some_and(|c| c.all().any(|s| s == "virtio,mmio"));
-        if is_virtio && n < VIRTIO_SLOTS {
-            if let Some((base, _)) = reg_of(node) {
-                slots[n] = Some(VirtioSlot {
-                    base,
-                    irq: irq_of(node),
-                });
-                n += 1;
-            }
+        if is_virtio
+            && n < VIRTIO_SLOTS
+            && let Some((base, _)) = reg_of(node)
+        {
+            slots[n] = Some(VirtioSlot {
+                base,
+                irq: irq_of(node),
+            });
+            n += 1;
         }
     }
     // Keep them in address order: slot i is at the i-th lowest address (bus=virtio-mmio-bus.i).

@@ -78,7 +78,7 @@ fn backtrace() {
     crate::print!("backtrace:");
     // Stay inside this stack: a kernel stack is at most a few pages above sp.
     for _ in 0..24 {
-        if fp % 8 != 0 || fp <= sp || fp > sp + 64 * 1024 {
+        if !fp.is_multiple_of(8) || fp <= sp || fp > sp + 64 * 1024 {
             break;
         }
         // SAFETY: fp lies within the current stack (checked above) and points just past

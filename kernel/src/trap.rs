@@ -51,7 +51,8 @@ pub extern "C" fn usertrap() {
     w_stvec(kernelvec as *const () as usize);
 
     let p = myproc();
-    p.trapframe().epc = r_sepc();
+    // SAFETY: the current process's own data, for this statement only (as below).
+    unsafe { p.data() }.trapframe().epc = r_sepc();
     let scause = r_scause();
     let mut which = Intr::None;
     if scause == SCAUSE_ECALL_U {
@@ -59,7 +60,8 @@ pub extern "C" fn usertrap() {
             exit(-1);
         }
         // Return to the instruction after ecall.
-        p.trapframe().epc += 4;
+        // SAFETY: as above.
+        unsafe { p.data() }.trapframe().epc += 4;
         // An interrupt will change sepc, scause and sstatus: we're done with them.
         intr_on();
         crate::syscall::syscall();
@@ -95,10 +97,13 @@ pub fn usertrapret() -> ! {
     w_stvec(trampoline_va(unsafe { uservec.as_ptr() }));
 
     // What uservec needs when the process next traps into the kernel.
-    let d = p.data();
-    let tf = p.trapframe();
+    // SAFETY: the current process's own data; nothing below reaches it otherwise.
+    let d = unsafe { p.data() };
+    let kstack = d.kstack;
+    let pagetable = d.pagetable;
+    let tf = d.trapframe();
     tf.kernel_satp = r_satp();
-    tf.kernel_sp = d.kstack + crate::mm::vm::KSTACK_PAGES * PGSIZE;
+    tf.kernel_sp = kstack + crate::mm::vm::KSTACK_PAGES * PGSIZE;
     tf.kernel_trap = usertrap as *const () as usize;
     tf.kernel_hartid = cpuid();
 
@@ -109,7 +114,7 @@ pub fn usertrapret() -> ! {
     w_sstatus(x);
     w_sepc(tf.epc);
 
-    let satp = make_satp(d.pagetable.0);
+    let satp = make_satp(pagetable.0);
     // SAFETY: only the symbol's address is taken.
     let ret = trampoline_va(unsafe { userret.as_ptr() });
     // SAFETY: userret is mapped at the same address in kernel and user page tables; it
@@ -151,7 +156,7 @@ pub extern "C" fn kerneltrap() {
 fn clockintr() {
     if cpuid() == 0 {
         let j = JIFFIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;
-        if j % (HZ / TICKS_PER_SEC) == 0 {
+        if j.is_multiple_of(HZ / TICKS_PER_SEC) {
             let mut t = TICKS.lock();
             *t += 1;
             wakeup(ticks_chan());

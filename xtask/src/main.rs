@@ -14,6 +14,7 @@ mod bench;
 mod build;
 mod cmd;
 mod qemu;
+mod safety_docs;
 mod test;
 
 use std::process::ExitCode;

@@ -7,7 +7,7 @@
 //! `devring::virtq`, where the host tests it.
 
 use crate::arch::riscv::PGSIZE;
-use crate::mm::kalloc::kzalloc;
+use crate::mm::kalloc::{kfree, kzalloc};
 use crate::mm::mmio::Mmio;
 use core::sync::atomic::{Ordering, fence};
 use devring::virtq;
@@ -84,8 +84,8 @@ pub fn probe(device_id: u32) -> Option<(Mmio, usize)> {
 
 /// Resets the device and negotiates features: the driver accepts `accept(offered)`
 /// of the low 32 feature bits (and VIRTIO_F_VERSION_1 from the high ones).
-/// Returns the accepted low bits.
-pub fn negotiate(regs: Mmio, accept: impl Fn(u32) -> u32) -> u32 {
+/// Returns the accepted low bits, or why the device refused them.
+pub fn negotiate(regs: Mmio, accept: impl Fn(u32) -> u32) -> Result<u32, &'static str> {
     regs.write32(STATUS, 0);
     let mut status = STATUS_ACKNOWLEDGE;
     regs.write32(STATUS, status);
@@ -105,11 +105,10 @@ pub fn negotiate(regs: Mmio, accept: impl Fn(u32) -> u32) -> u32 {
 
     status |= STATUS_FEATURES_OK;
     regs.write32(STATUS, status);
-    assert!(
-        regs.read32(STATUS) & STATUS_FEATURES_OK != 0,
-        "virtio: FEATURES_OK unset"
-    );
-    features
+    if regs.read32(STATUS) & STATUS_FEATURES_OK == 0 {
+        return Err("FEATURES_OK unset");
+    }
+    Ok(features)
 }
 
 /// Tells the device the driver is ready.
@@ -119,15 +118,25 @@ pub fn driver_ok(regs: Mmio) {
 }
 
 /// Selects queue `index`, checks it is free and at least `num` long, gives it three
-/// zeroed pages (descriptor table, avail ring, used ring) and marks it ready.
-fn setup_queue(regs: Mmio, index: u32, num: u32) -> (*mut VirtqDesc, *mut u8, *mut u8) {
+/// zeroed pages (descriptor table, avail ring, used ring) and marks it ready. On
+/// failure the device was told nothing and no page stays allocated.
+fn setup_queue(
+    regs: Mmio,
+    index: u32,
+    num: u32,
+) -> Result<(*mut VirtqDesc, *mut u8, *mut u8), &'static str> {
     regs.write32(QUEUE_SEL, index);
-    assert!(regs.read32(QUEUE_READY) == 0, "virtio queue already in use");
-    let max = regs.read32(QUEUE_NUM_MAX);
-    assert!(max >= num, "virtio queue too short");
-    let desc = kzalloc().expect("virtio: out of memory");
-    let avail = kzalloc().expect("virtio: out of memory");
-    let used = kzalloc().expect("virtio: out of memory");
+    if regs.read32(QUEUE_READY) != 0 {
+        return Err("queue already in use");
+    }
+    if regs.read32(QUEUE_NUM_MAX) < num {
+        return Err("queue too short");
+    }
+    let pages = [kzalloc(), kzalloc(), kzalloc()];
+    let [Some(desc), Some(avail), Some(used)] = pages else {
+        pages.into_iter().flatten().for_each(kfree);
+        return Err("out of memory");
+    };
     regs.write32(QUEUE_NUM, num);
     regs.write32(QUEUE_DESC_LOW, desc as u32);
     regs.write32(QUEUE_DESC_HIGH, (desc >> 32) as u32);
@@ -136,7 +145,7 @@ fn setup_queue(regs: Mmio, index: u32, num: u32) -> (*mut VirtqDesc, *mut u8, *m
     regs.write32(QUEUE_DEVICE_LOW, used as u32);
     regs.write32(QUEUE_DEVICE_HIGH, (used >> 32) as u32);
     regs.write32(QUEUE_READY, 1);
-    (desc as *mut VirtqDesc, avail as *mut u8, used as *mut u8)
+    Ok((desc as *mut VirtqDesc, avail as *mut u8, used as *mut u8))
 }
 
 /// The largest queue `index` of the device allows (0: no such queue).
@@ -170,12 +179,13 @@ pub struct Vring {
 unsafe impl Send for Vring {}
 
 impl Vring {
-    /// Allocates the rings of queue `index` with `size` entries and tells the device.
+    /// Allocates the rings of queue `index` with `size` entries and tells the device;
+    /// or says why not (the device was then told nothing).
     /// `event_idx`: whether VIRTIO_F_EVENT_IDX was negotiated.
-    pub fn new(regs: Mmio, index: u32, size: u16, event_idx: bool) -> Vring {
+    pub fn new(regs: Mmio, index: u32, size: u16, event_idx: bool) -> Result<Vring, &'static str> {
         assert!(size.is_power_of_two() && size <= virtq::MAX_QUEUE_SIZE);
-        let (desc, avail, used) = setup_queue(regs, index, size as u32);
-        Vring {
+        let (desc, avail, used) = setup_queue(regs, index, size as u32)?;
+        Ok(Vring {
             desc,
             avail,
             used,
@@ -183,7 +193,18 @@ impl Vring {
             event_idx,
             avail_idx: 0,
             used_idx: 0,
-        }
+        })
+    }
+
+    /// Frees the ring pages of a queue the device has forgotten.
+    ///
+    /// # Safety
+    /// The device must have been reset since it was told of this queue (STATUS written
+    /// with 0), so that it no longer reads or writes the pages.
+    pub unsafe fn free(self) {
+        kfree(self.desc as usize);
+        kfree(self.avail as usize);
+        kfree(self.used as usize);
     }
 
     pub fn size(&self) -> u16 {
@@ -245,8 +266,9 @@ impl Vring {
         virtq::pending(self.device_used_idx(), self.used_idx) != 0
     }
 
-    /// Takes the next buffer the device has used: (head id, bytes it wrote).
-    pub fn pop_used(&mut self) -> Option<(u16, u32)> {
+    /// Takes the next buffer the device has used: (head id, bytes it wrote), as the
+    /// device wrote them: the caller checks that the id is a chain it gave the device.
+    pub fn pop_used(&mut self) -> Option<(u32, u32)> {
         if !self.has_used() {
             return None;
         }
@@ -260,7 +282,7 @@ impl Vring {
             (elem.read_volatile(), elem.add(1).read_volatile())
         };
         self.used_idx = self.used_idx.wrapping_add(1);
-        Some((id as u16, len))
+        Some((id, len))
     }
 
     /// Asks for an interrupt when the device uses its next buffer (beyond those it has

@@ -73,8 +73,11 @@ pub fn virtio_disk_init() {
                 | 1 << VIRTIO_F_ANY_LAYOUT
                 | 1 << VIRTIO_RING_F_EVENT_IDX
                 | 1 << VIRTIO_RING_F_INDIRECT_DESC)
-    });
-    let queue = Vring::new(regs, 0, NUM as u16, false);
+    })
+    .unwrap_or_else(|why| panic!("virtio: {why}"));
+    // Without its disk the kernel cannot run: xv6 panics here too.
+    let queue =
+        Vring::new(regs, 0, NUM as u16, false).unwrap_or_else(|why| panic!("virtio: {why}"));
     driver_ok(regs);
     *DISK.lock() = Some(Disk {
         regs,
@@ -203,7 +206,11 @@ pub fn virtio_disk_intr() {
     let status = d.regs.read32(INTERRUPT_STATUS);
     d.regs.write32(INTERRUPT_ACK, status & 0x3);
     while let Some((id, _len)) = d.queue.pop_used() {
-        d.info[id as usize].done = true;
-        wakeup(done_chan(d, id));
+        // An id that names no request is ignored: its waiter, if any, keeps waiting.
+        let Some(info) = d.info.get_mut(id as usize) else {
+            continue;
+        };
+        info.done = true;
+        wakeup(done_chan(d, id as u16));
     }
 }

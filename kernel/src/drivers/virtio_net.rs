@@ -15,6 +15,10 @@
 //!              frame) and posts it; used ones are reclaimed when the list runs dry.
 //! ```
 //!
+//! The device's word is checked, not trusted: a used-ring entry naming a descriptor the
+//! device does not hold, or a length that fits no buffer, is dropped and counted, and a
+//! probe that cannot bring the card up says why on the console and returns `None`.
+//!
 //! Features: MAC (§5.1.4: the address is in config space), VERSION_1, and EVENT_IDX when
 //! offered (§2.7.7, §2.7.10: notify the device only when its `avail_event` is crossed;
 //! ask for RX interrupts one frame ahead, and for TX interrupts only while every slot is
@@ -24,10 +28,10 @@
 
 use super::virtio::*;
 use crate::arch::riscv::{PGSIZE, r_time};
-use crate::mm::kalloc::kalloc;
+use crate::mm::kalloc::{kalloc, kfree};
 use crate::mm::mmio::Mmio;
+use crate::println;
 use alloc::vec::Vec;
-use devring::virtq;
 use netstack::{RxRing, TxRing};
 
 /// virtio device type of a network card.
@@ -47,6 +51,8 @@ const MAX_FRAME: usize = 1514;
 /// Bytes per buffer slot (two per page); a slot holds header + largest frame.
 const SLOT: usize = 2048;
 const _: () = assert!(NET_HDR_LEN + MAX_FRAME <= SLOT && PGSIZE.is_multiple_of(SLOT));
+/// Reads of the MAC before giving up on a config space that keeps changing under us.
+const CONFIG_TRIES: usize = 100;
 
 /// The register handle, for interrupts.
 pub struct VirtioNet {
@@ -61,6 +67,11 @@ pub struct VirtioNetRx {
     queue: Vring,
     /// Address of descriptor i's buffer.
     bufs: Vec<usize>,
+    /// Whether the device holds descriptor i (posted, not yet used).
+    posted: Vec<bool>,
+    /// Used entries dropped: a descriptor the device did not hold, or a length that
+    /// fits no buffer.
+    dropped: u64,
 }
 
 /// The transmit half: transmitq and its buffers.
@@ -71,26 +82,52 @@ pub struct VirtioNetTx {
     bufs: Vec<usize>,
     /// Descriptors the device does not hold (capacity = queue size, so never grows).
     free: Vec<u16>,
+    /// Whether the device holds descriptor i (posted, not yet used).
+    posted: Vec<bool>,
+    /// Used entries ignored: a descriptor the device did not hold.
+    bad_used: u64,
     /// Whether we asked for an interrupt when the device frees a slot (only while
     /// `free` is empty).
     armed: bool,
 }
 
 /// Finds a virtio-net device on virtio-mmio and brings it up with queues of `ring`
-/// descriptors.
+/// descriptors. None if there is no such device, or (saying why on the console) if it
+/// cannot be brought up; the device is then left reset.
 pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
     let (regs, irq) = super::virtio::probe(DEVICE_ID_NET)?;
-    // Everything else stays off: no offloads (see the module comment), no merged RX
-    // buffers, no control queue, one queue pair.
-    let features = negotiate(regs, |_| 1 << VIRTIO_NET_F_MAC | 1 << VIRTIO_F_EVENT_IDX);
-    let event_idx = features & (1 << VIRTIO_F_EVENT_IDX) != 0;
-    let max = queue_max(regs, RECEIVEQ).min(queue_max(regs, TRANSMITQ));
-    let Some(size) = virtq::queue_size(ring, max) else {
+    let Some((mac, rx, tx)) = bring_up(regs, ring) else {
         regs.write32(STATUS, 0);
         return None;
     };
+    Some((VirtioNet { regs, irq, mac }, rx, tx))
+}
+
+/// Says why the card cannot be brought up; None for the caller to return.
+fn fail<T>(why: core::fmt::Arguments) -> Option<T> {
+    println!("virtio-net: {}", why);
+    None
+}
+
+/// Negotiates features and sets up both queues with their buffers; on failure, says
+/// why, and the caller resets the device.
+fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetTx)> {
+    // Everything else stays off: no offloads (see the module comment), no merged RX
+    // buffers, no control queue, one queue pair.
+    let features = match negotiate(regs, |_| 1 << VIRTIO_NET_F_MAC | 1 << VIRTIO_F_EVENT_IDX) {
+        Ok(features) => features,
+        Err(why) => return fail(format_args!("{why}")),
+    };
+    let event_idx = features & (1 << VIRTIO_F_EVENT_IDX) != 0;
+    let max = queue_max(regs, RECEIVEQ).min(queue_max(regs, TRANSMITQ));
+    let Some(size) = devring::virtq::queue_size(ring, max) else {
+        return fail(format_args!("queues too short ({max} descriptors)"));
+    };
     let mac = if features & (1 << VIRTIO_NET_F_MAC) != 0 {
-        read_mac(regs)
+        let Some(mac) = read_mac(regs) else {
+            return fail(format_args!("the MAC in config space keeps changing"));
+        };
+        mac
     } else {
         // §5.1.5: without a MAC from the device, make up a locally administered one
         // (the clock's low bits stand in for randomness).
@@ -98,10 +135,40 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
         [0x02, 0x00, t[0], t[1], t[2], t[3]]
     };
 
+    // Buffers first: the device knows nothing of them, so a failure only frees them.
+    let Some(rx_bufs) = alloc_slots(size) else {
+        return fail(format_args!("out of memory for the buffers"));
+    };
+    let Some(tx_bufs) = alloc_slots(size) else {
+        free_slots(&rx_bufs);
+        return fail(format_args!("out of memory for the buffers"));
+    };
+    let rx_queue = match Vring::new(regs, RECEIVEQ, size, event_idx) {
+        Ok(q) => q,
+        Err(why) => {
+            free_slots(&rx_bufs);
+            free_slots(&tx_bufs);
+            return fail(format_args!("receiveq: {why}"));
+        }
+    };
+    let tx_queue = match Vring::new(regs, TRANSMITQ, size, event_idx) {
+        Ok(q) => q,
+        Err(why) => {
+            regs.write32(STATUS, 0);
+            // SAFETY: the device was just reset, so it has forgotten the receiveq.
+            unsafe { rx_queue.free() };
+            free_slots(&rx_bufs);
+            free_slots(&tx_bufs);
+            return fail(format_args!("transmitq: {why}"));
+        }
+    };
+
     let mut rx = VirtioNetRx {
         regs,
-        queue: Vring::new(regs, RECEIVEQ, size, event_idx),
-        bufs: alloc_slots(size),
+        queue: rx_queue,
+        bufs: rx_bufs,
+        posted: alloc::vec![false; size as usize],
+        dropped: 0,
     };
     for i in 0..size {
         rx.queue.set_desc(
@@ -114,13 +181,16 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
             },
         );
         // The device may not be notified before DRIVER_OK; it is, below.
+        rx.posted[i as usize] = true;
         rx.queue.push(i);
     }
     let mut tx = VirtioNetTx {
         regs,
-        queue: Vring::new(regs, TRANSMITQ, size, event_idx),
-        bufs: alloc_slots(size),
+        queue: tx_queue,
+        bufs: tx_bufs,
         free: (0..size).rev().collect(),
+        posted: alloc::vec![false; size as usize],
+        bad_used: 0,
         armed: false,
     };
     // Sent frames need no interrupt until every slot is in flight.
@@ -128,33 +198,52 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
 
     driver_ok(regs);
     regs.write32(QUEUE_NOTIFY, RECEIVEQ);
-    Some((VirtioNet { regs, irq, mac }, rx, tx))
+    Some((mac, rx, tx))
 }
 
 /// Reads the MAC from config space, again if the device changed it meanwhile (§4.2.2.2:
-/// CONFIG_GENERATION).
-fn read_mac(regs: Mmio) -> [u8; 6] {
-    loop {
+/// CONFIG_GENERATION); None if it never holds still.
+fn read_mac(regs: Mmio) -> Option<[u8; 6]> {
+    for _ in 0..CONFIG_TRIES {
         let generation = regs.read32(CONFIG_GENERATION);
         let mut mac = [0u8; 6];
         for (i, b) in mac.iter_mut().enumerate() {
             *b = regs.read8(CONFIG + i);
         }
         if regs.read32(CONFIG_GENERATION) == generation {
-            return mac;
+            return Some(mac);
         }
     }
+    None
 }
 
-/// Addresses of `n` buffer slots, two per page. The pages are the driver's for good.
-fn alloc_slots(n: u16) -> Vec<usize> {
+/// Addresses of `n` buffer slots, two per page. The pages are the driver's for good;
+/// None (with nothing allocated) if memory runs out.
+fn alloc_slots(n: u16) -> Option<Vec<usize>> {
     let mut slots = Vec::with_capacity(n as usize);
     while slots.len() < n as usize {
-        let page = kalloc().expect("virtio-net: out of memory");
+        let Some(page) = kalloc() else {
+            free_slots(&slots);
+            return None;
+        };
         slots.extend((page..page + PGSIZE).step_by(SLOT));
     }
     slots.truncate(n as usize);
-    slots
+    Some(slots)
+}
+
+/// Frees the pages of slots from `alloc_slots` that the device was never given.
+fn free_slots(slots: &[usize]) {
+    for &page in slots.iter().step_by(PGSIZE / SLOT) {
+        kfree(page);
+    }
+}
+
+/// Descriptor `id` of a used-ring entry, if the device holds it (`posted`): any other
+/// id, out of range or already given back, is the device's mistake.
+fn held(posted: &[bool], id: u32) -> Option<u16> {
+    let id = u16::try_from(id).ok()?;
+    posted.get(id as usize).copied()?.then_some(id)
 }
 
 impl VirtioNet {
@@ -188,43 +277,86 @@ impl VirtioNetRx {
     }
 }
 
-impl RxRing for VirtioNetRx {
-    fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let (id, len) = match self.queue.pop_used() {
-            Some(used) => used,
-            None => {
-                // Drained: ask for an interrupt on the next frame, then look once more
-                // for a frame that arrived before the request took effect.
-                self.queue.arm_intr();
-                self.queue.pop_used()?
-            }
-        };
-        assert!(id < self.queue.size(), "virtio-net: bad RX descriptor");
-        let addr = self.bufs[id as usize];
-        // A length the device should never report (shorter than the header, longer than
-        // the buffer) is clamped; the stack then counts the frame as malformed.
-        let end = (len as usize).clamp(NET_HDR_LEN, NET_HDR_LEN + MAX_FRAME);
-        // SAFETY: the buffer is one of ours (slot `id`, SLOT bytes inside a page we own),
-        // and the device gave it back (used ring) and will not write it until `push`
-        // below, after the borrow ends.
-        let frame = unsafe {
-            core::slice::from_raw_parts((addr + NET_HDR_LEN) as *const u8, end - NET_HDR_LEN)
-        };
-        let r = f(frame);
-        // The descriptor still describes this buffer: only offer it again.
+impl VirtioNetRx {
+    /// Used entries dropped because the device reported a descriptor it did not hold or
+    /// a length that fits no buffer.
+    #[expect(
+        dead_code,
+        reason = "for netstat: the net glue has no field for it yet"
+    )]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Offers descriptor `id` (ours, not held by the device) to the device again; its
+    /// descriptor still describes its buffer.
+    fn post(&mut self, id: u16) {
+        self.posted[id as usize] = true;
         if self.queue.push(id) {
             self.regs.write32(QUEUE_NOTIFY, RECEIVEQ);
         }
-        // Interrupt on the next frame the device delivers from now on. Re-arming after
-        // every frame, not only once drained, keeps interrupts coming when the stack stops
-        // short of draining (its RX budget); frames left then go on the next interrupt or
-        // poll.
+    }
+}
+
+impl RxRing for VirtioNetRx {
+    fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        // Bounded so that a device reporting only bad entries cannot hold us here.
+        for _ in 0..=self.queue.size() {
+            let (id, len) = match self.queue.pop_used() {
+                Some(used) => used,
+                None => {
+                    // Drained: ask for an interrupt on the next frame, then look once
+                    // more for a frame that arrived before the request took effect.
+                    self.queue.arm_intr();
+                    self.queue.pop_used()?
+                }
+            };
+            // Only a descriptor the device holds can come back: any other id (out of
+            // range, or one it already returned) is dropped and never posted twice.
+            let Some(id) = held(&self.posted, id) else {
+                self.dropped += 1;
+                continue;
+            };
+            self.posted[id as usize] = false;
+            let len = len as usize;
+            if !(NET_HDR_LEN..=NET_HDR_LEN + MAX_FRAME).contains(&len) {
+                // Shorter than the header or longer than the buffer: no frame.
+                self.dropped += 1;
+                self.post(id);
+                continue;
+            }
+            let addr = self.bufs[id as usize];
+            // SAFETY: the buffer is one of ours (slot `id`, SLOT bytes inside a page we
+            // own, len checked against it), and the device gave it back (used ring) and
+            // will not write it until `post` below, after the borrow ends.
+            let frame = unsafe {
+                core::slice::from_raw_parts((addr + NET_HDR_LEN) as *const u8, len - NET_HDR_LEN)
+            };
+            let r = f(frame);
+            self.post(id);
+            // Interrupt on the next frame the device delivers from now on. Re-arming
+            // after every frame, not only once drained, keeps interrupts coming when the
+            // stack stops short of draining (its RX budget); frames left then go on the
+            // next interrupt or poll.
+            self.queue.arm_intr();
+            return Some(r);
+        }
+        // Only bad entries so far: the rest wait for the next interrupt or poll.
         self.queue.arm_intr();
-        Some(r)
+        None
     }
 }
 
 impl VirtioNetTx {
+    /// Used entries ignored because they named a descriptor the device did not hold.
+    #[expect(
+        dead_code,
+        reason = "for netstat: the net glue has no field for it yet"
+    )]
+    pub fn bad_used(&self) -> u64 {
+        self.bad_used
+    }
+
     /// A free descriptor. The ones the device has sent are reclaimed only when at most
     /// one is left.
     ///
@@ -248,7 +380,13 @@ impl VirtioNetTx {
     fn reclaim(&mut self) {
         let mut any = false;
         while let Some((id, _)) = self.queue.pop_used() {
-            assert!(id < self.queue.size(), "virtio-net: bad TX descriptor");
+            // Only a descriptor the device holds can come back; any other id is ignored,
+            // so `free` never holds one twice (nor grows past the queue size).
+            let Some(id) = held(&self.posted, id) else {
+                self.bad_used += 1;
+                continue;
+            };
+            self.posted[id as usize] = false;
             self.free.push(id);
             any = true;
         }
@@ -286,6 +424,7 @@ impl TxRing for VirtioNetTx {
                 next: 0,
             },
         );
+        self.posted[id as usize] = true;
         if self.queue.push(id) {
             self.regs.write32(QUEUE_NOTIFY, TRANSMITQ);
         }

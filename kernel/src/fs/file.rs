@@ -78,7 +78,9 @@ impl File {
             FileKind::Inode(ip) | FileKind::Device(ip, _) => {
                 let st = ilock(ip).stati();
                 let bytes = stat_bytes(&st);
-                crate::mm::vm::copyout(myproc().data().pagetable, addr, &bytes)
+                // SAFETY: the current process's own data, read for this call only.
+                let pagetable = unsafe { myproc().data() }.pagetable;
+                crate::mm::vm::copyout(pagetable, addr, &bytes)
             }
             _ => Err(()),
         }

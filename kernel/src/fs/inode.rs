@@ -475,7 +475,8 @@ fn namex(path: &[u8], parent: bool) -> Option<(Inode, [u8; DIRSIZ])> {
     let mut ip = if path.first() == Some(&b'/') {
         iget(abi::param::ROOTDEV, ROOTINO)?
     } else {
-        idup(myproc().data().cwd.as_ref()?)
+        // SAFETY: the current process's own data; idup does not reach it.
+        idup(unsafe { myproc().data() }.cwd.as_ref()?)
     };
     let mut name = [0u8; DIRSIZ];
     let mut path = path;

@@ -37,7 +37,7 @@ fn range() -> (usize, usize) {
 /// Returns a page to the free list. `pa` must have come from `kalloc` (or kinit).
 pub fn kfree(pa: usize) {
     let (lo, hi) = range();
-    if pa % PGSIZE != 0 || pa < lo || pa >= hi {
+    if !pa.is_multiple_of(PGSIZE) || pa < lo || pa >= hi {
         panic!("kfree: bad page {:#x}", pa);
     }
     // Fill with junk to catch dangling references.

@@ -125,7 +125,7 @@ pub fn kvmmap(pt: PageTable, va: usize, pa: usize, sz: usize, perm: usize) {
 /// Maps [va, va+size) to [pa, pa+size). `va` and `size` must be page-aligned.
 pub fn mappages(pt: PageTable, va: usize, size: usize, pa: usize, perm: usize) -> Result<(), ()> {
     assert!(
-        va % PGSIZE == 0 && size % PGSIZE == 0 && size != 0,
+        va.is_multiple_of(PGSIZE) && size.is_multiple_of(PGSIZE) && size != 0,
         "mappages: misaligned"
     );
     let mut a = va;
@@ -152,7 +152,7 @@ pub fn mappages(pt: PageTable, va: usize, size: usize, pa: usize, perm: usize) -
 /// Unlike xv6, pages that are not mapped are skipped: a user address space may have
 /// holes (Rust programs leave page 0 unmapped).
 pub fn uvmunmap(pt: PageTable, va: usize, npages: usize, do_free: bool) {
-    assert!(va % PGSIZE == 0, "uvmunmap: not aligned");
+    assert!(va.is_multiple_of(PGSIZE), "uvmunmap: not aligned");
     for a in (va..va + npages * PGSIZE).step_by(PGSIZE) {
         let Some(pte) = walk(pt, a, false) else {
             continue;

@@ -68,18 +68,18 @@ pub fn poll(reason: Reason) -> bool {
             None => BUSY.load(Ordering::Relaxed),
         },
         Reason::Tick => {
-            if BUSY.load(Ordering::Relaxed) {
-                if let Ok(mut net) = super::lock() {
-                    net.step(reason, irq);
-                }
+            if BUSY.load(Ordering::Relaxed)
+                && let Ok(mut net) = super::lock()
+            {
+                net.step(reason, irq);
             }
             if POLLERS.load(Ordering::Acquire) > 0 {
                 wakeup(poll_chan());
             }
-            if now_ms() >= NEXT_POLL.load(Ordering::Relaxed) {
-                if let Ok(mut net) = super::lock() {
-                    net.poll_and_wake();
-                }
+            if now_ms() >= NEXT_POLL.load(Ordering::Relaxed)
+                && let Ok(mut net) = super::lock()
+            {
+                net.poll_and_wake();
             }
             false
         }

@@ -45,10 +45,15 @@ pub fn cpuid() -> usize {
     r_tp()
 }
 
-/// This hart's Cpu. Interrupts must be disabled.
-#[allow(clippy::mut_from_ref)]
-pub fn mycpu() -> &'static mut Cpu {
-    // SAFETY: each hart uses only its own entry, and with interrupts off nothing else on
-    // this hart runs concurrently.
+/// This hart's Cpu.
+///
+/// # Safety
+/// Interrupts must be off for as long as the reference is used: otherwise the caller
+/// could be moved to another hart meanwhile and use that hart's entry alongside it. And
+/// no other reference from `mycpu` may be in use at the same time (take one per use, as
+/// `push_off` does, rather than holding one across calls that take their own).
+pub unsafe fn mycpu() -> &'static mut Cpu {
+    // SAFETY: each hart uses only its own entry; with interrupts off nothing else runs on
+    // this hart meanwhile, and the caller holds no other reference to it (the contract).
     unsafe { &mut *CPUS.0[cpuid()].get() }
 }

@@ -110,7 +110,7 @@ fn load_program(pt: PageTable, ip: &mut InodeGuard) -> Result<(usize, usize), us
             continue;
         }
         let end = ph.vaddr.checked_add(ph.memsz).ok_or(sz)?;
-        if ph.memsz < ph.filesz || ph.vaddr % PGSIZE != 0 || ph.vaddr < sz {
+        if ph.memsz < ph.filesz || !ph.vaddr.is_multiple_of(PGSIZE) || ph.vaddr < sz {
             return Err(sz);
         }
         sz = vm::uvmalloc(pt, ph.vaddr, end, flags2perm(ph.flags)).ok_or(sz)?;
@@ -132,7 +132,9 @@ pub fn kexec(path: &[u8], argv: &[&[u8]]) -> Result<usize, ()> {
         return Err(());
     };
     let mut g = ilock(&ip);
-    let pt = match proc_pagetable(p.data().trapframe) {
+    // SAFETY: the current process's own data, read for this call only.
+    let trapframe = unsafe { p.data() }.trapframe_pa();
+    let pt = match proc_pagetable(trapframe) {
         Some(pt) => pt,
         None => {
             drop(g);
@@ -191,7 +193,8 @@ pub fn kexec(path: &[u8], argv: &[&[u8]]) -> Result<usize, ()> {
     }
 
     // Save the program name for debugging: the last path element.
-    let d = p.data();
+    // SAFETY: the current process's own data; nothing below reaches it otherwise.
+    let d = unsafe { p.data() };
     let last = path.rsplit(|&c| c == b'/').next().unwrap_or(path);
     d.name = [0; 16];
     let n = last.len().min(15);
@@ -202,7 +205,7 @@ pub fn kexec(path: &[u8], argv: &[&[u8]]) -> Result<usize, ()> {
     let oldsz = d.sz;
     d.pagetable = pt;
     d.sz = sz;
-    let tf = p.trapframe();
+    let tf = d.trapframe();
     tf.epc = entry;
     tf.sp = sp;
     tf.a1 = sp;

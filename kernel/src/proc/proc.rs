@@ -6,7 +6,11 @@
 //!   across `swtch` between a process and its hart's scheduler.
 //! - `WAIT_LOCK` protects every process's parent link; it is taken before any p->lock.
 //! - `ProcData` is private to the process: only the process itself touches it while it
-//!   lives, and only the parent (in wait) once it is a zombie.
+//!   lives (through the unsafe `Proc::data`, whose contract says how), and otherwise the
+//!   code that holds p->lock while the slot is being set up or torn down
+//!   (`Proc::data_locked`, which checks that).
+//! - `Proc::context` is the process's half of the hand-off with the scheduler: written
+//!   by `swtch` only, with p->lock held across it.
 
 use super::cpu::mycpu;
 use crate::arch::riscv::{PGSIZE, PTE_R, PTE_W, PTE_X, intr_get, intr_on};
@@ -94,10 +98,9 @@ pub struct ProcData {
     /// Size of process memory (bytes).
     pub sz: usize,
     pub pagetable: PageTable,
-    /// Physical address of the trap frame page (identity-mapped in the kernel).
-    pub trapframe: usize,
-    /// swtch() here to run the process.
-    pub context: Context,
+    /// Physical address of the trap frame page (identity-mapped in the kernel), or 0
+    /// while the slot has none; set only here, so that `trapframe()` can trust it.
+    trapframe: usize,
     pub ofile: [Option<Arc<File>>; NOFILE],
     pub cwd: Option<Inode>,
     /// The network lab's UDP ports this process bound (released at exit).
@@ -115,11 +118,37 @@ pub struct Proc {
     /// True whenever `inner.state` is Runnable (set and cleared under p->lock), so
     /// the scheduler's scan skips the other slots without taking their locks.
     maybe_runnable: AtomicBool,
+    /// swtch() here to run the process. Kept out of `ProcData`: the scheduler and
+    /// `sched` switch through it while the process may hold its own data borrowed.
+    context: UnsafeCell<Context>,
     data: UnsafeCell<ProcData>,
 }
 
-// SAFETY: `inner` is locked; `data` follows the ownership rule in the module doc.
+// SAFETY: `inner` is locked; `context` and `data` follow the rules in the module doc.
 unsafe impl Sync for Proc {}
+
+impl ProcData {
+    /// The saved user registers.
+    pub fn trapframe(&mut self) -> &mut Trapframe {
+        assert!(self.trapframe != 0, "trapframe: slot has none");
+        // SAFETY: a non-zero `trapframe` is a whole page this slot allocated (allocproc)
+        // and owns until freeproc clears the field; identity-mapped, page-aligned. The
+        // borrow of `self` keeps the reference unique.
+        unsafe { &mut *(self.trapframe as *mut Trapframe) }
+    }
+
+    /// Physical address of the trap frame page (to map it into a new page table).
+    pub fn trapframe_pa(&self) -> usize {
+        self.trapframe
+    }
+
+    /// The process name, for messages.
+    pub fn name(&self) -> &str {
+        let n = &self.name;
+        let len = n.iter().position(|&c| c == 0).unwrap_or(n.len());
+        core::str::from_utf8(&n[..len]).unwrap_or("?")
+    }
+}
 
 impl Proc {
     /// Marks the process runnable; `inner` is its locked state.
@@ -142,16 +171,16 @@ impl Proc {
             ),
             sleeping_on: AtomicUsize::new(0),
             maybe_runnable: AtomicBool::new(false),
+            context: UnsafeCell::new(Context {
+                ra: 0,
+                sp: 0,
+                s: [0; 12],
+            }),
             data: UnsafeCell::new(ProcData {
                 kstack: 0,
                 sz: 0,
                 pagetable: PageTable(0),
                 trapframe: 0,
-                context: Context {
-                    ra: 0,
-                    sp: 0,
-                    s: [0; 12],
-                },
                 ofile: [const { None }; NOFILE],
                 cwd: None,
                 lab_ports: crate::net::lab::LabPorts::new(),
@@ -160,17 +189,42 @@ impl Proc {
         }
     }
 
-    /// The process-private part. Callers are the process itself (while it runs), or the
-    /// code that owns the slot while it is being created or reaped (see the module doc).
+    /// The process-private part, for the process itself (xv6 reads these fields of
+    /// `myproc()` without a lock by the same rule).
+    ///
+    /// # Safety
+    /// `self` must be the current process (`myproc()`), and no other reference to its
+    /// `ProcData` may be in use while the returned one is: take one per use, and do not
+    /// hold it across a call that takes its own (such as `namei`, `either_copyout`,
+    /// `fetchaddr` or `argint`). Sleeping while holding it is fine: nothing else
+    /// touches a live process's data.
     #[allow(clippy::mut_from_ref)]
-    pub fn data(&self) -> &mut ProcData {
-        // SAFETY: the module's ownership rule guarantees one user at a time.
+    pub unsafe fn data(&self) -> &mut ProcData {
+        // SAFETY: per the contract, this is the process itself and the only reference.
         unsafe { &mut *self.data.get() }
     }
 
-    pub fn trapframe(&self) -> &mut Trapframe {
-        // SAFETY: the trapframe page is owned by this process and identity-mapped.
-        unsafe { &mut *(self.data().trapframe as *mut Trapframe) }
+    /// The process-private part of a slot that is not running, for the code setting it
+    /// up (`allocproc`, `fork`) or tearing it down (`freeproc`), which holds p->lock
+    /// (`inner`) while the slot is Used (allocated, never run) or a Zombie (gone from
+    /// every hart: its last `sched` released p->lock only after switching away).
+    pub fn data_locked<'a>(
+        &'a self,
+        inner: &'a mut SpinlockGuard<'_, ProcInner>,
+    ) -> &'a mut ProcData {
+        assert!(
+            inner.holds(&self.inner),
+            "data_locked: not this slot's lock"
+        );
+        assert!(
+            matches!(inner.state, ProcState::Used | ProcState::Zombie),
+            "data_locked: {:?}",
+            inner.state
+        );
+        // SAFETY: the process does not run (checked above) and cannot start while p->lock
+        // is held (the scheduler takes it to run a process); the borrow of the guard keeps
+        // this reference the only one.
+        unsafe { &mut *self.data.get() }
     }
 
     fn index(&self) -> usize {
@@ -180,12 +234,6 @@ impl Proc {
     /// The wait channel of this process (its address).
     fn chan(&self) -> usize {
         self as *const Proc as usize
-    }
-
-    pub fn name(&self) -> &str {
-        let n = &self.data().name;
-        let len = n.iter().position(|&c| c == 0).unwrap_or(n.len());
-        core::str::from_utf8(&n[..len]).unwrap_or("?")
     }
 }
 
@@ -213,14 +261,16 @@ pub fn proc_mapstacks(kpt: PageTable) {
 
 pub fn procinit() {
     for (i, p) in PROCS.iter().enumerate() {
-        p.data().kstack = vm::kstack(i);
+        // SAFETY: boot, on one hart, before any process exists: nothing else uses the slot.
+        unsafe { (*p.data.get()).kstack = vm::kstack(i) };
     }
 }
 
 /// The process running on this hart, if any.
 pub fn myproc_opt() -> Option<&'static Proc> {
     crate::sync::spinlock::push_off();
-    let p = mycpu().proc;
+    // SAFETY: interrupts are off between push_off and pop_off; one reference.
+    let p = unsafe { mycpu() }.proc;
     crate::sync::spinlock::pop_off();
     // SAFETY: Cpu::proc is null or points into the static process table.
     unsafe { p.as_ref() }
@@ -246,11 +296,11 @@ fn allocproc() -> Option<(&'static Proc, SpinlockGuard<'static, ProcInner>)> {
         }
         inner.pid = NEXTPID.fetch_add(1, Ordering::Relaxed);
         inner.state = ProcState::Used;
-        let d = p.data();
         let Some(tf) = kalloc() else {
             freeproc(p, inner);
             return None;
         };
+        let d = p.data_locked(&mut inner);
         d.trapframe = tf;
         match proc_pagetable(tf) {
             Some(pt) => d.pagetable = pt,
@@ -259,9 +309,15 @@ fn allocproc() -> Option<(&'static Proc, SpinlockGuard<'static, ProcInner>)> {
                 return None;
             }
         }
-        d.context = Context::default();
-        d.context.ra = forkret as *const () as usize;
-        d.context.sp = d.kstack + KSTACK_PAGES * PGSIZE;
+        let kstack = d.kstack;
+        let context = Context {
+            ra: forkret as *const () as usize,
+            sp: kstack + KSTACK_PAGES * PGSIZE,
+            ..Context::default()
+        };
+        // SAFETY: the slot is Used and p->lock held, so no scheduler switches through
+        // its context now.
+        unsafe { *p.context.get() = context };
         return Some((p, inner));
     }
     None
@@ -269,7 +325,7 @@ fn allocproc() -> Option<(&'static Proc, SpinlockGuard<'static, ProcInner>)> {
 
 /// Frees a slot and everything hanging from it; p->lock must be held.
 fn freeproc(p: &Proc, mut inner: SpinlockGuard<'static, ProcInner>) {
-    let d = p.data();
+    let d = p.data_locked(&mut inner);
     if d.trapframe != 0 {
         kfree(d.trapframe);
     }
@@ -317,7 +373,7 @@ pub fn userinit() {
     let root = namei(b"/").expect("userinit: no root");
     let (p, mut inner) = allocproc().expect("userinit: no process slot");
     assert!(p.index() == 0);
-    let d = p.data();
+    let d = p.data_locked(&mut inner);
     d.cwd = Some(root);
     d.name[..8].copy_from_slice(b"initcode");
     p.make_runnable(&mut inner);
@@ -325,7 +381,8 @@ pub fn userinit() {
 
 /// Grows or shrinks user memory by n bytes (sbrk).
 pub fn growproc(n: isize) -> Result<(), ()> {
-    let d = myproc().data();
+    // SAFETY: the current process's own data; the calls below do not reach it.
+    let d = unsafe { myproc().data() };
     let sz = d.sz;
     let newsz = sz.checked_add_signed(n).ok_or(())?;
     if n > 0 {
@@ -339,17 +396,19 @@ pub fn growproc(n: isize) -> Result<(), ()> {
 /// Creates a copy of the current process. Returns the child's pid in the parent.
 pub fn fork() -> Option<i32> {
     let p = myproc();
-    let pd = p.data();
-    let (np, ninner) = allocproc()?;
-    let nd = np.data();
+    let (np, mut ninner) = allocproc()?;
+    // SAFETY: the current process's own data; the calls below do not reach it (the
+    // child's comes from data_locked, a different slot).
+    let pd = unsafe { p.data() };
+    let nd = np.data_locked(&mut ninner);
     if vm::uvmcopy(pd.pagetable, nd.pagetable, pd.sz).is_err() {
         freeproc(np, ninner);
         return None;
     }
     nd.sz = pd.sz;
-    *np.trapframe() = *p.trapframe();
+    *nd.trapframe() = *pd.trapframe();
     // fork returns 0 in the child.
-    np.trapframe().a0 = 0;
+    nd.trapframe().a0 = 0;
     for (n, o) in nd.ofile.iter_mut().zip(pd.ofile.iter()) {
         *n = o.clone();
     }
@@ -365,9 +424,9 @@ pub fn fork() -> Option<i32> {
 
 /// Gives p's abandoned children to init. WAIT_LOCK must be held.
 fn reparent(parents: &mut [Option<usize>; NPROC], p: &Proc) {
-    for i in 0..NPROC {
-        if parents[i] == Some(p.index()) {
-            parents[i] = Some(0);
+    for parent in parents.iter_mut() {
+        if *parent == Some(p.index()) {
+            *parent = Some(0);
             wakeup(initproc().chan());
         }
     }
@@ -379,14 +438,23 @@ pub fn exit(status: i32) -> ! {
     if p.index() == 0 {
         panic!("init exiting");
     }
-    let d = p.data();
-    for f in d.ofile.iter_mut() {
-        drop(f.take());
+    for fd in 0..NOFILE {
+        // SAFETY: the current process's own data, used only to take the file out: closing
+        // it (which may sleep or reach the network) runs after the borrow ends.
+        let f = unsafe { p.data() }.ofile[fd].take();
+        drop(f);
     }
+    // SAFETY: the current process's own data, used only to take its lab ports out.
+    let mut ports = core::mem::replace(
+        &mut unsafe { p.data() }.lab_ports,
+        crate::net::lab::LabPorts::new(),
+    );
     // No p->lock may be held here: releasing takes NET, and polls under NET take
     // every p->lock to wake sleepers.
-    crate::net::lab::release_all(&mut d.lab_ports);
-    if let Some(cwd) = d.cwd.take() {
+    crate::net::lab::release_all(&mut ports);
+    // SAFETY: as above: the borrow ends before iput.
+    let cwd = unsafe { p.data() }.cwd.take();
+    if let Some(cwd) = cwd {
         begin_op();
         iput(cwd);
         end_op();
@@ -424,7 +492,9 @@ pub fn wait(addr: usize) -> Option<i32> {
             if inner.state == ProcState::Zombie {
                 let pid = inner.pid;
                 let status = inner.xstate.to_le_bytes();
-                if addr != 0 && vm::copyout(p.data().pagetable, addr, &status).is_err() {
+                // SAFETY: the current process's own data, read for this call only.
+                let pagetable = unsafe { p.data() }.pagetable;
+                if addr != 0 && vm::copyout(pagetable, addr, &status).is_err() {
                     return None;
                 }
                 freeproc(child, inner);
@@ -442,8 +512,10 @@ pub fn wait(addr: usize) -> Option<i32> {
 /// Each hart runs this loop after boot: pick a runnable process, swtch to it, and come
 /// back here when it gives up the hart.
 pub fn scheduler() -> ! {
-    let c = mycpu();
-    c.proc = core::ptr::null();
+    crate::sync::spinlock::push_off();
+    // SAFETY: interrupts are off between push_off and pop_off; one reference.
+    unsafe { mycpu() }.proc = core::ptr::null();
+    crate::sync::spinlock::pop_off();
     loop {
         // The most recent process may have had interrupts off; let devices interrupt so a
         // sleeping process can be woken.
@@ -459,12 +531,16 @@ pub fn scheduler() -> ! {
             if inner.state == ProcState::Runnable {
                 inner.state = ProcState::Running;
                 p.maybe_runnable.store(false, Ordering::Relaxed);
-                let c = mycpu();
+                // SAFETY: p->lock is held, so interrupts are off; the reference is gone
+                // before swtch, and the process takes its own.
+                let c = unsafe { mycpu() };
                 c.proc = p;
+                let cpu_context = &raw mut c.context;
                 // SAFETY: both contexts are valid; the process's kernel stack is mapped.
                 // It switches back here (holding p->lock) through sched().
-                unsafe { swtch(&mut c.context, &p.data().context) };
-                mycpu().proc = core::ptr::null();
+                unsafe { swtch(cpu_context, p.context.get()) };
+                // SAFETY: p->lock is held again (sched returned it), interrupts are off.
+                unsafe { mycpu() }.proc = core::ptr::null();
                 found = true;
             }
             drop(inner);
@@ -490,7 +566,9 @@ fn sched(inner: SpinlockGuard<'static, ProcInner>) -> SpinlockGuard<'static, Pro
     if !p.inner.holding() {
         panic!("sched p->lock");
     }
-    if mycpu().noff != 1 {
+    // SAFETY: p->lock is held, so interrupts are off; each mycpu() reference here is
+    // used in its own statement only.
+    if unsafe { mycpu() }.noff != 1 {
         panic!("sched locks");
     }
     if inner.state == ProcState::Running {
@@ -499,10 +577,15 @@ fn sched(inner: SpinlockGuard<'static, ProcInner>) -> SpinlockGuard<'static, Pro
     if intr_get() {
         panic!("sched interruptible");
     }
-    let intena = mycpu().intena;
+    // SAFETY: see above.
+    let intena = unsafe { mycpu() }.intena;
+    // SAFETY: see above.
+    let cpu_context = unsafe { &raw const mycpu().context };
     // SAFETY: both contexts are valid; the scheduler's stack is this hart's boot stack.
-    unsafe { swtch(&mut p.data().context, &mycpu().context) };
-    mycpu().intena = intena;
+    // p->lock is held, so no other hart switches through p's context meanwhile.
+    unsafe { swtch(p.context.get(), cpu_context) };
+    // SAFETY: see above (this may be another hart now, still with p->lock held).
+    unsafe { mycpu() }.intena = intena;
     inner
 }
 
@@ -528,7 +611,8 @@ extern "C" fn forkret() {
         // File system initialization sleeps, so it runs in a process, not in kmain.
         crate::fs::fsinit(abi::param::ROOTDEV);
         let argc = crate::proc::exec::kexec(b"/init", &[b"/init"]).expect("exec /init");
-        p.trapframe().a0 = argc;
+        // SAFETY: the current process's own data, for this statement only.
+        unsafe { p.data() }.trapframe().a0 = argc;
     }
     crate::trap::usertrapret();
 }
@@ -594,7 +678,9 @@ pub fn killed(p: &Proc) -> bool {
 /// Copies to a user address (`user_dst`) or a kernel address.
 pub fn either_copyout(user_dst: bool, dst: usize, src: &[u8]) -> Result<(), ()> {
     if user_dst {
-        vm::copyout(myproc().data().pagetable, dst, src)
+        // SAFETY: the current process's own data, read for this call only.
+        let pagetable = unsafe { myproc().data() }.pagetable;
+        vm::copyout(pagetable, dst, src)
     } else {
         // SAFETY: kernel callers pass a kernel buffer of at least src.len() bytes.
         unsafe { core::ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
@@ -605,7 +691,9 @@ pub fn either_copyout(user_dst: bool, dst: usize, src: &[u8]) -> Result<(), ()> 
 /// Copies from a user address (`user_src`) or a kernel address.
 pub fn either_copyin(dst: &mut [u8], user_src: bool, src: usize) -> Result<(), ()> {
     if user_src {
-        vm::copyin(myproc().data().pagetable, dst, src)
+        // SAFETY: the current process's own data, read for this call only.
+        let pagetable = unsafe { myproc().data() }.pagetable;
+        vm::copyin(pagetable, dst, src)
     } else {
         // SAFETY: kernel callers pass a kernel buffer of at least dst.len() bytes.
         unsafe { core::ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
@@ -623,6 +711,8 @@ pub fn procdump() {
         if inner.state == ProcState::Unused {
             continue;
         }
-        crate::println!("{} {:?} {}", inner.pid, inner.state, p.name());
+        // SAFETY: as above: a racy read of the name, for debugging only.
+        let d = unsafe { &*p.data.get() };
+        crate::println!("{} {:?} {}", inner.pid, inner.state, d.name());
     }
 }

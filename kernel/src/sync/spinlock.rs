@@ -108,6 +108,11 @@ impl<T: ?Sized> Spinlock<T> {
 }
 
 impl<'a, T: ?Sized> SpinlockGuard<'a, T> {
+    /// Whether this guard holds `lock` (and not some other lock of the same type).
+    pub fn holds(&self, lock: &Spinlock<T>) -> bool {
+        core::ptr::eq(self.lock, lock)
+    }
+
     /// Releases the lock and returns it, so `sleep` can re-acquire it after waking.
     pub fn unlock(self) -> &'a Spinlock<T> {
         let lock = self.lock;
@@ -142,7 +147,8 @@ impl<T: ?Sized> Drop for SpinlockGuard<'_, T> {
 pub fn push_off() {
     let old = intr_get();
     intr_off();
-    let c = mycpu();
+    // SAFETY: interrupts are off, and this is the only reference taken here.
+    let c = unsafe { mycpu() };
     if c.noff == 0 {
         c.intena = old;
     }
@@ -150,10 +156,12 @@ pub fn push_off() {
 }
 
 pub fn pop_off() {
-    let c = mycpu();
     if intr_get() {
         panic!("pop_off: interruptible");
     }
+    // SAFETY: interrupts are off (checked above), and this is the only reference taken
+    // here.
+    let c = unsafe { mycpu() };
     if c.noff < 1 {
         panic!("pop_off: not pushed");
     }

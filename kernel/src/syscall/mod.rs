@@ -29,7 +29,8 @@ fn failure(num: usize, e: Errno) -> usize {
 
 /// The n-th raw argument register.
 fn argraw(n: usize) -> usize {
-    let tf = myproc().trapframe();
+    // SAFETY: the current process's own data, used only in this function.
+    let tf = unsafe { myproc().data() }.trapframe();
     match n {
         0 => tf.a0,
         1 => tf.a1,
@@ -54,13 +55,17 @@ pub fn argaddr(n: usize) -> usize {
 /// Fetches a u64 at user address `addr`.
 pub fn fetchaddr(addr: usize) -> Result<usize, ()> {
     let mut b = [0u8; 8];
-    vm::copyin(myproc().data().pagetable, &mut b, addr)?;
+    // SAFETY: the current process's own data, read for this call only.
+    let pagetable = unsafe { myproc().data() }.pagetable;
+    vm::copyin(pagetable, &mut b, addr)?;
     Ok(u64::from_le_bytes(b) as usize)
 }
 
 /// Fetches the NUL-terminated string at user address `addr` into `buf`; returns its bytes.
 pub fn fetchstr(addr: usize, buf: &mut [u8]) -> Result<&[u8], ()> {
-    let n = vm::copyinstr(myproc().data().pagetable, buf, addr)?;
+    // SAFETY: the current process's own data, read for this call only.
+    let pagetable = unsafe { myproc().data() }.pagetable;
+    let n = vm::copyinstr(pagetable, buf, addr)?;
     Ok(&buf[..n])
 }
 
@@ -71,7 +76,9 @@ pub fn argstr(n: usize, buf: &mut [u8]) -> Result<&[u8], ()> {
 
 pub fn syscall() {
     let p = myproc();
-    let num = p.trapframe().a7;
+    // SAFETY: the current process's own data, for this statement only (the handlers
+    // take their own).
+    let num = unsafe { p.data() }.trapframe().a7;
     let result = match num {
         SYS_FORK => sysproc::sys_fork(),
         SYS_EXIT => sysproc::sys_exit(),
@@ -120,9 +127,12 @@ pub fn syscall() {
         SYS_FREEMEM => sysproc::sys_freemem(),
         _ => {
             let pid = p.inner.lock().pid;
-            crate::println!("{} {}: unknown sys call {}", pid, p.name(), num);
+            // SAFETY: the current process's own data, for this statement only.
+            let name = unsafe { p.data() }.name();
+            crate::println!("{} {}: unknown sys call {}", pid, name, num);
             Err(abi::errno::ENOSYS)
         }
     };
-    p.trapframe().a0 = result.unwrap_or_else(|e| failure(num, e));
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { p.data() }.trapframe().a0 = result.unwrap_or_else(|e| failure(num, e));
 }

@@ -8,7 +8,7 @@ use crate::fs::log::{begin_op, end_op};
 use crate::fs::pipe::pipealloc;
 use crate::mm::kalloc::{kalloc, kfree};
 use crate::mm::vm;
-use crate::proc::myproc;
+use crate::proc::{ProcData, myproc};
 use abi::errno::{EINVAL, ENOENT};
 use abi::param::{MAXARG, MAXPATH, NDEV, NOFILE};
 use abi::{O_CREATE, O_RDWR, O_TRUNC, O_WRONLY, T_DEVICE, T_DIR, T_FILE};
@@ -20,14 +20,17 @@ fn argfd(n: usize) -> Result<(usize, Arc<File>), ()> {
     if fd < 0 || fd as usize >= NOFILE {
         return Err(());
     }
-    let f = myproc().data().ofile[fd as usize].clone().ok_or(())?;
+    // SAFETY: the current process's own data, for this statement only.
+    let f = unsafe { myproc().data() }.ofile[fd as usize]
+        .clone()
+        .ok_or(())?;
     Ok((fd as usize, f))
 }
 
 /// A free descriptor number of the current process.
 fn free_fd() -> Result<usize, ()> {
-    myproc()
-        .data()
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }
         .ofile
         .iter()
         .position(|f| f.is_none())
@@ -37,7 +40,8 @@ fn free_fd() -> Result<usize, ()> {
 /// Gives `f` the lowest free descriptor.
 fn fdalloc(f: Arc<File>) -> SysResult {
     let fd = free_fd()?;
-    myproc().data().ofile[fd] = Some(f);
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = Some(f);
     Ok(fd)
 }
 
@@ -64,7 +68,8 @@ pub fn sys_write() -> SysResult {
 
 pub fn sys_close() -> SysResult {
     let (fd, f) = argfd(0)?;
-    myproc().data().ofile[fd] = None;
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = None;
     drop(f);
     Ok(0)
 }
@@ -261,7 +266,8 @@ pub fn sys_open() -> SysResult {
     };
     let readable = omode & O_WRONLY == 0;
     let writable = omode & O_WRONLY != 0 || omode & O_RDWR != 0;
-    myproc().data().ofile[fd] = Some(slot.fill(kind, readable, writable));
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = Some(slot.fill(kind, readable, writable));
     Ok(fd)
 }
 
@@ -269,7 +275,7 @@ pub fn sys_mkdir() -> SysResult {
     let mut buf = [0u8; MAXPATH];
     let path = argstr(0, &mut buf)?;
     begin_op();
-    let r = create(path, T_DIR, 0, 0).map(|ip| iput(ip));
+    let r = create(path, T_DIR, 0, 0).map(iput);
     end_op();
     r.map(|_| 0).ok_or(EINVAL)
 }
@@ -280,7 +286,7 @@ pub fn sys_mknod() -> SysResult {
     let major = argint(1) as i16;
     let minor = argint(2) as i16;
     begin_op();
-    let r = create(path, T_DEVICE, major, minor).map(|ip| iput(ip));
+    let r = create(path, T_DEVICE, major, minor).map(iput);
     end_op();
     r.map(|_| 0).ok_or(EINVAL)
 }
@@ -301,8 +307,9 @@ pub fn sys_chdir() -> SysResult {
         return Err(EINVAL);
     }
     drop(g);
-    let d = myproc().data();
-    if let Some(old) = d.cwd.replace(ip) {
+    // SAFETY: the current process's own data; the borrow ends before iput.
+    let old = unsafe { myproc().data() }.cwd.replace(ip);
+    if let Some(old) = old {
         iput(old);
     }
     end_op();
@@ -350,9 +357,9 @@ pub fn sys_exec() -> SysResult {
         args.lens[args.n - 1] = fetchstr(uarg, buf)?.len();
     }
     let mut argv: [&[u8]; MAXARG] = [&[]; MAXARG];
-    for i in 0..args.n {
+    for (i, arg) in argv.iter_mut().enumerate().take(args.n) {
         // SAFETY: each page holds lens[i] bytes copied in above, and lives as long as args.
-        argv[i] = unsafe { core::slice::from_raw_parts(args.pages[i] as *const u8, args.lens[i]) };
+        *arg = unsafe { core::slice::from_raw_parts(args.pages[i] as *const u8, args.lens[i]) };
     }
     Ok(crate::proc::exec::kexec(path, &argv[..args.n])?)
 }
@@ -360,10 +367,13 @@ pub fn sys_exec() -> SysResult {
 pub fn sys_pipe() -> SysResult {
     let fdarray = argaddr(0);
     let (rf, wf) = pipealloc().ok_or(())?;
-    let d = myproc().data();
-    let fd0 = free_fd()?;
+    // SAFETY: the current process's own data; nothing below reaches it otherwise (so
+    // the free descriptors are looked up here, not with free_fd).
+    let d = unsafe { myproc().data() };
+    let free = |d: &ProcData| d.ofile.iter().position(|f| f.is_none()).ok_or(());
+    let fd0 = free(d)?;
     d.ofile[fd0] = Some(rf);
-    let Ok(fd1) = free_fd() else {
+    let Ok(fd1) = free(d) else {
         d.ofile[fd0] = None;
         return Err(EINVAL);
     };

@@ -29,12 +29,16 @@ fn arglen(n: usize) -> Result<usize, Errno> {
 
 /// bind(port): prepare to receive UDP datagrams sent to `port`.
 pub fn sys_bind() -> SysResult {
-    lab::bind(&mut myproc().data().lab_ports, argport(0)).map(|()| 0)
+    let port = argport(0);
+    // SAFETY: the current process's own data; `bind` takes no other reference to it.
+    lab::bind(&mut unsafe { myproc().data() }.lab_ports, port).map(|()| 0)
 }
 
 /// unbind(port): stop receiving on `port`.
 pub fn sys_unbind() -> SysResult {
-    lab::unbind(&mut myproc().data().lab_ports, argport(0)).map(|()| 0)
+    let port = argport(0);
+    // SAFETY: the current process's own data; `unbind` takes no other reference to it.
+    lab::unbind(&mut unsafe { myproc().data() }.lab_ports, port).map(|()| 0)
 }
 
 /// send(sport, dst, dport, buf, len).
@@ -59,7 +63,9 @@ pub fn sys_connect() -> SysResult {
     let raddr = argint(0) as u32;
     let (fd, slot) = reserve_fd()?;
     let id = socket::connect(raddr, argport(1), argport(2))?;
-    myproc().data().ofile[fd] = Some(slot.fill(FileKind::Socket(id), true, true));
+    let f = slot.fill(FileKind::Socket(id), true, true);
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = Some(f);
     Ok(fd)
 }
 
@@ -88,7 +94,8 @@ fn argfile(n: usize) -> Result<Arc<File>, Errno> {
 
 /// Descriptor `fd` of the current process, if open.
 fn file_at(fd: usize) -> Option<Arc<File>> {
-    myproc().data().ofile.get(fd)?.clone()
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile.get(fd)?.clone()
 }
 
 /// The n-th argument as a BSD socket descriptor (EBADF, ENOTSOCK).
@@ -150,8 +157,8 @@ fn read_optval(addr: usize, len: i32) -> Result<u32, Errno> {
 /// A free descriptor and an open-file slot (EMFILE, ENFILE), taken before the socket
 /// so that running out never leaves a socket behind.
 fn reserve_fd() -> Result<(usize, FileReservation), Errno> {
-    let fd = myproc()
-        .data()
+    // SAFETY: the current process's own data, for this statement only.
+    let fd = unsafe { myproc().data() }
         .ofile
         .iter()
         .position(|f| f.is_none())
@@ -162,7 +169,8 @@ fn reserve_fd() -> Result<(usize, FileReservation), Errno> {
 /// Installs a new BSD socket in the reserved descriptor.
 fn install(fd: usize, slot: FileReservation, id: SocketId, kind: SockKind) -> usize {
     let f = slot.fill(FileKind::Bsd(BsdSock::new(id, kind)), true, true);
-    myproc().data().ofile[fd] = Some(f);
+    // SAFETY: the current process's own data, for this statement only.
+    unsafe { myproc().data() }.ofile[fd] = Some(f);
     fd
 }
 

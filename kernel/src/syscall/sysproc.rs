@@ -24,7 +24,8 @@ pub fn sys_wait() -> SysResult {
 /// Grows (or shrinks) memory by n bytes; returns the old break.
 pub fn sys_sbrk() -> SysResult {
     let n = argint(0) as isize;
-    let addr = myproc().data().sz;
+    // SAFETY: the current process's own data, read for this statement only.
+    let addr = unsafe { myproc().data() }.sz;
     proc::growproc(n)?;
     Ok(addr)
 }

@@ -254,11 +254,10 @@ static UNINIT: [AtomicU8; 10000] = [const { AtomicU8::new(0) }; 10000];
 pub fn bsstest(s: &str) {
     // Volatile loads: the compiler knows nothing stores to UNINIT and would fold plain loads
     // to zero, dropping both the check and the array.
-    // SAFETY: each pointer is a valid, aligned byte of UNINIT.
-    if UNINIT
-        .iter()
-        .any(|b| unsafe { b.as_ptr().read_volatile() } != 0)
-    {
+    if UNINIT.iter().any(|b| {
+        // SAFETY: each pointer is a valid, aligned byte of UNINIT.
+        unsafe { b.as_ptr().read_volatile() != 0 }
+    }) {
         fail!("{}: bss test failed", s);
     }
 }

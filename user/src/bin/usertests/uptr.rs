@@ -164,8 +164,8 @@ pub fn copyinstr3(_s: &str) {
     // SAFETY: top - 1 is the last byte of memory sbrk just gave this process.
     unsafe { b.write(b'x') };
 
-    // SAFETY (all four calls): the kernel reads the string at b, which runs into the unmapped
-    // page at top; it must notice and fail.
+    // SAFETY: the kernel reads the string at b, which runs into the unmapped page at top;
+    // it must notice and fail (the same for the three calls below).
     let ret = unsafe { sys::unlink(b) };
     if ret != -1 {
         fail!("unlink(x) returned {}, not -1", ret);
