@@ -294,6 +294,7 @@ fn batched_echo(port: u16) -> Result<()> {
             largest > 1,
             "no recvmmsg took more than one datagram: {text}"
         );
+        eprintln!("net_sockets: {text}");
         return Ok(());
     }
     anyhow::bail!("mudpecho never answered `stats`")
