@@ -59,7 +59,7 @@ const DRAIN_MAX: Duration = Duration::from_secs(2);
 const READ_TIMEOUT: Duration = Duration::from_millis(50);
 /// Marks the benchmark's datagrams.
 const MAGIC: [u8; 4] = *b"xvb1";
-/// The guest port `udpecho` serves.
+/// The guest port `udpecho` (or `mudpecho`) serves.
 pub const GUEST_PORT: u16 = 2000;
 /// The guest port of `tcpbench source` (guest→host).
 pub const SOURCE_PORT: u16 = 5001;
@@ -140,7 +140,7 @@ impl Phases {
     }
 }
 
-/// The guest's time counters over the UDP phase of a `udpecho` run.
+/// The guest's time counters over the UDP phase of a `udpecho` (or `mudpecho`) run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GuestCounters {
     /// Not a `udpecho` guest (the host's echo, the device ceiling).
@@ -181,6 +181,9 @@ pub enum Target {
     /// `udpecho` (then `tcpbench` and `httpd`) in a guest with this card and `net.ring` (None:
     /// the kernel's default).
     Guest { nic: Nic, ring: Option<usize> },
+    /// `mudpecho` in a guest: the UDP phases only, against the batched echo server (a BSD
+    /// socket with a large `SO_RCVBUF`, `recvmmsg` and `sendmmsg`).
+    BatchedEcho { nic: Nic, ring: Option<usize> },
 }
 
 impl Target {
@@ -194,6 +197,12 @@ impl Target {
             Target::DeviceEcho { nic, ring: None } => format!("{} device ceiling", nic.name()),
             Target::Guest { nic, ring: Some(r) } => format!("{} ring {r}", nic.name()),
             Target::Guest { nic, ring: None } => format!("{} default ring", nic.name()),
+            Target::BatchedEcho { nic, ring: Some(r) } => {
+                format!("{} ring {r} batched echo", nic.name())
+            }
+            Target::BatchedEcho { nic, ring: None } => {
+                format!("{} default ring batched echo", nic.name())
+            }
         }
     }
 }

@@ -160,7 +160,7 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
         let colour = match target {
             Target::Host => HOST,
             Target::DeviceEcho { .. } => DEVICE,
-            Target::Guest { .. } => GUEST,
+            Target::Guest { .. } | Target::BatchedEcho { .. } => GUEST,
         };
         // A run where no rate passed counts as 0, as in the summary's targets table.
         let zero = median_over(runs, config, |r| {

@@ -116,11 +116,15 @@ pub fn run_target(target: Target, phases: &Phases) -> Result<(RunResult, String)
                 Err(e) => return Err(q.fail(&format!("{e:#}"))),
             }
         }
-        Target::Guest { nic, ring } => {
+        Target::Guest { nic, ring } | Target::BatchedEcho { nic, ring } => {
             let fwd = Forwards::pick()?;
             let args: Vec<String> = ring_arg(ring).into_iter().collect();
             let mut q = guest(target, nic, &fwd, &args).spawn_shell()?;
-            match guest_phases(&mut q, &fwd, phases) {
+            let r = match target {
+                Target::BatchedEcho { .. } => udp_phases(&mut q, &fwd, phases, "mudpecho"),
+                _ => guest_phases(&mut q, &fwd, phases),
+            };
+            match r {
                 Ok(r) => (r, boot_lines(&q)),
                 Err(e) => return Err(q.fail(&format!("{e:#}"))),
             }
@@ -130,14 +134,13 @@ pub fn run_target(target: Target, phases: &Phases) -> Result<(RunResult, String)
     Ok((result, boot))
 }
 
-/// Everything measured in a `udpecho` guest, in order: the counters, `udpecho` in the
-/// background, the UDP phases, the counters again; `tcpbench source` then `tcpbench sink`;
-/// `httpd` in the background, HTTP with keep-alive then without.
-fn guest_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases) -> Result<RunResult> {
+/// The UDP part of a guest's run: the counters, `server` (`udpecho` or `mudpecho`, which
+/// print the same first words) in the background, the UDP phases, the counters again.
+fn udp_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases, server: &str) -> Result<RunResult> {
     let before = GuestTime::parse(&q.run("ifconfig", CMD_TIMEOUT)?);
-    q.send_line(&format!("udpecho {GUEST_PORT} &"))?;
+    q.send_line(&format!("{server} {GUEST_PORT} &"))?;
     q.expect(
-        format!("udpecho: echoing on port {GUEST_PORT}").as_str(),
+        format!("{server}: echoing on port {GUEST_PORT}").as_str(),
         CMD_TIMEOUT,
     )?;
     let mut r = measure_udp(Forwards::at(fwd.udp), phases)?;
@@ -146,6 +149,14 @@ fn guest_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases) -> Result<RunResu
         Some((b, a)) => GuestCounters::Read(a.since(&b)),
         None => GuestCounters::Missing,
     };
+    Ok(r)
+}
+
+/// Everything measured in a `udpecho` guest, in order: the UDP phases against `udpecho`
+/// (`udp_phases`); `tcpbench source` then `tcpbench sink`; `httpd` in the background, HTTP
+/// with keep-alive then without.
+fn guest_phases(q: &mut Qemu, fwd: &Forwards, phases: &Phases) -> Result<RunResult> {
+    let mut r = udp_phases(q, fwd, phases, "udpecho")?;
 
     let meter = Meter::start();
     r.tcp = Some(tcp_phases(q, fwd, phases)?);

@@ -5,16 +5,18 @@
 //! socket-layer input), `ping` and `nslookup` (10.0.2.2 and the harness's DNS responder only),
 //! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd),
 //! `wget` from a host HTTP thread, a refused and a reset connection, `echod` and `daytimed` from
-//! the host, 32 concurrent keep-alive HTTP clients against `httpd`, new connections to `httpd`
-//! served while a silent client and a half-sent request hold theirs, and finally 3000
-//! connect/close cycles with free pages equal before and after.
+//! the host, bursts of UDP datagrams through `mudpecho` (recvmmsg/sendmmsg) from the host, 32
+//! concurrent keep-alive HTTP clients against `httpd`, new connections to `httpd` served while
+//! a silent client and a half-sent request hold theirs, and finally 3000 connect/close cycles
+//! with free pages equal before and after.
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
 //! only. Every host thread and loop is bounded in time or count. The guest's test half is
 //! user/src/bin/socktest.rs (its pattern and checksum are repeated here).
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -36,6 +38,9 @@ const WEB_FILE: usize = 200 * 1024;
 const CLIENTS: usize = 32;
 const ROUNDS: usize = 3;
 const CYCLES: usize = 3000;
+/// Datagrams the host sends `mudpecho` back to back, and how many such bursts.
+const BURST: usize = 32;
+const BURSTS: usize = 3;
 
 fn listener() -> Result<(TcpListener, u16)> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
@@ -282,6 +287,67 @@ fn slow_clients(port: u16, index: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The `i`-th datagram of the batched echo test: sizes vary, the index comes first.
+fn mmsg_payload(i: usize) -> Vec<u8> {
+    format!("mmsg {i:04} {}", "x".repeat(i * 37 % 1400)).into_bytes()
+}
+
+/// Bursts of [`BURST`] datagrams from the host to `mudpecho` through the UDP forward, until
+/// every one came back intact (one lost on the way is sent again, in a later burst); then
+/// its counters, which must show a `recvmmsg` that took more than one datagram.
+fn batched_echo(port: u16) -> Result<()> {
+    let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    s.connect((Ipv4Addr::LOCALHOST, port))?;
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut missing: BTreeSet<usize> = (0..BURST * BURSTS).collect();
+    let mut buf = vec![0u8; 2048];
+    for _round in 0..8 {
+        let todo: Vec<usize> = missing.iter().copied().collect();
+        for burst in todo.chunks(BURST) {
+            for &i in burst {
+                s.send(&mmsg_payload(i))?;
+            }
+            // Until the echoes stop coming.
+            while let Ok(n) = s.recv(&mut buf) {
+                let got = &buf[..n];
+                let i = std::str::from_utf8(got.get(5..9).unwrap_or_default())
+                    .ok()
+                    .and_then(|d| d.parse::<usize>().ok());
+                match i {
+                    Some(i) if got == mmsg_payload(i) => {
+                        missing.remove(&i);
+                    }
+                    _ => anyhow::bail!("mudpecho answered {:?}", String::from_utf8_lossy(got)),
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+    }
+    ensure!(missing.is_empty(), "never echoed: {missing:?}");
+    for _ in 0..5 {
+        s.send(b"stats")?;
+        let Ok(n) = s.recv(&mut buf) else { continue };
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if text.starts_with("mmsg ") {
+            continue; // a late echo
+        }
+        let largest: usize = text
+            .rsplit(' ')
+            .next()
+            .and_then(|l| l.parse().ok())
+            .with_context(|| format!("mudpecho's stats: {text:?}"))?;
+        ensure!(
+            largest > 1,
+            "no recvmmsg took more than one datagram: {text}"
+        );
+        eprintln!("net_sockets: {text}");
+        return Ok(());
+    }
+    anyhow::bail!("mudpecho never answered `stats`")
+}
+
 /// Runs `line` and fails unless the output has `want`.
 fn run_want(q: &mut Session, line: &str, want: &str) -> Result<String> {
     q.run_want(line, CMD_TIMEOUT, &[want])
@@ -290,30 +356,45 @@ fn run_want(q: &mut Session, line: &str, want: &str) -> Result<String> {
 fn sockets(nic: Nic) -> Result<()> {
     let (fwd_http, fwd_sink, fwd_echo, fwd_day) =
         (free_port()?, free_port()?, free_port()?, free_port()?);
+    let fwd_udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port();
     let dns = DnsResponder::start().context("starting the DNS responder")?;
     let netdev = format!(
         "user,id=net0,hostfwd=tcp:127.0.0.1:{fwd_http}-:80,hostfwd=tcp:127.0.0.1:{fwd_sink}-:5001,\
-         hostfwd=tcp:127.0.0.1:{fwd_echo}-:7,hostfwd=tcp:127.0.0.1:{fwd_day}-:13"
+         hostfwd=tcp:127.0.0.1:{fwd_echo}-:7,hostfwd=tcp:127.0.0.1:{fwd_day}-:13,\
+         hostfwd=udp:127.0.0.1:{fwd_udp}-:2000"
     );
     let mut q = Session::builder(&format!("net_sockets_{}", nic.name()))
         .nic(nic, netdev)
         .append("net.dhcp=1")
         .boot()?;
-    let r = steps(&mut q, &dns, fwd_http, fwd_sink, fwd_echo, fwd_day);
+    let fwd = Forwards {
+        http: fwd_http,
+        sink: fwd_sink,
+        echo: fwd_echo,
+        day: fwd_day,
+        udp: fwd_udp,
+    };
+    let r = steps(&mut q, &dns, &fwd);
     if r.is_err() {
         q.keep_pcap();
     }
     r
 }
 
-fn steps(
-    q: &mut Session,
-    dns: &DnsResponder,
-    fwd_http: u16,
-    fwd_sink: u16,
-    fwd_echo: u16,
-    fwd_day: u16,
-) -> Result<()> {
+/// The host ports QEMU forwards to the guest's services.
+struct Forwards {
+    http: u16,
+    sink: u16,
+    echo: u16,
+    day: u16,
+    /// UDP, to `mudpecho` on port 2000.
+    udp: u16,
+}
+
+fn steps(q: &mut Session, dns: &DnsResponder, fwd: &Forwards) -> Result<()> {
+    let (fwd_http, fwd_sink, fwd_echo, fwd_day) = (fwd.http, fwd.sink, fwd.echo, fwd.day);
     // Boot waits for the lease, so its line comes before the prompt; the wait below only
     // guards against a slow boot, whose line and the shell's echo would interleave.
     let lease = regex::Regex::new(r"dhcp: lease 10\.0\.2\.15/24 gw .* from 10\.0\.2\.2\r?\n")?;
@@ -441,6 +522,11 @@ fn steps(
         line.starts_with("up ") && line.ends_with("\r\n"),
         "daytimed said {line:?}"
     );
+
+    // Batched datagrams: recvmmsg and sendmmsg under bursts from the host.
+    q.send_line("mudpecho 2000 &")?;
+    q.expect("mudpecho: echoing on port 2000", CMD_TIMEOUT)?;
+    batched_echo(fwd.udp).map_err(|e| q.fail(&format!("batched echo: {e:#}")))?;
 
     // 32 concurrent keep-alive clients against httpd.
     q.send_line("httpd 80 &")?;

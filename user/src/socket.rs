@@ -1,4 +1,4 @@
-//! BSD sockets: the raw calls (numbers 50..=63), safe wrappers returning
+//! BSD sockets: the raw calls (numbers 50..=63, 65 and 66), safe wrappers returning
 //! `Result<_, Errno>`, address helpers, and a DNS resolver over a UDP socket.
 //!
 //! The kernel returns -errno from these calls (see `abi::syscall`); the wrappers
@@ -17,6 +17,7 @@ use crate::net::wire::dns_query;
 use crate::sys::syscall;
 use abi::syscall::*;
 use alloc::vec;
+use alloc::vec::Vec;
 
 /// An IPv4 endpoint: address (host order) and port.
 pub type Endpoint = (u32, u16);
@@ -242,6 +243,164 @@ pub fn set_rcvtimeo(fd: i32, ms: u32) -> Result<(), Errno> {
         ],
     )
     .map(drop)
+}
+
+/// `SO_RCVBUF` (UDP sockets): how many bytes of datagrams the socket queues, each
+/// counted as a full frame's payload (see `abi::socket::SO_RCVBUF`).
+pub fn set_rcvbuf(fd: i32, bytes: i32) -> Result<(), Errno> {
+    let v = bytes.to_le_bytes();
+    call6(
+        SYS_SETSOCKOPT,
+        [
+            fd as usize,
+            SOL_SOCKET as usize,
+            SO_RCVBUF as usize,
+            v.as_ptr() as usize,
+            4,
+            0,
+        ],
+    )
+    .map(drop)
+}
+
+/// `getsockopt(SOL_SOCKET, SO_RCVBUF)`.
+pub fn rcvbuf(fd: i32) -> Result<i32, Errno> {
+    let mut v = [0u8; 4];
+    let mut len = 4i32;
+    call6(
+        SYS_GETSOCKOPT,
+        [
+            fd as usize,
+            SOL_SOCKET as usize,
+            SO_RCVBUF as usize,
+            v.as_mut_ptr() as usize,
+            &mut len as *mut i32 as usize,
+            0,
+        ],
+    )?;
+    Ok(i32::from_le_bytes(v))
+}
+
+/// Datagrams for `recvmmsg` and `sendmmsg`: `count` messages of up to `size` bytes,
+/// each with its own buffer and address. The buffers live as long as the batch, so the
+/// pointers the kernel gets are always valid.
+pub struct Batch {
+    msgs: Vec<MMsg>,
+    data: Vec<u8>,
+    size: usize,
+}
+
+impl Batch {
+    /// `count` (1..=`MMSG_MAX`) messages of up to `size` bytes.
+    pub fn new(count: usize, size: usize) -> Batch {
+        let mut data = vec![0u8; count * size];
+        let msgs = data
+            .chunks_exact_mut(size)
+            .map(|buf| MMsg {
+                buf: buf.as_mut_ptr() as u64,
+                len: size as u32,
+                result: 0,
+                addr: sockaddr((0, 0)),
+            })
+            .collect();
+        Batch { msgs, data, size }
+    }
+
+    /// How many messages it holds.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Message `i` as the last `recv` left it: its bytes and source.
+    pub fn get(&self, i: usize) -> (&[u8], Endpoint) {
+        let m = &self.msgs[i];
+        let n = (m.result as usize).min(self.size);
+        (&self.data[i * self.size..][..n], endpoint(&m.addr))
+    }
+
+    /// Makes message `i` the datagram `bytes` (truncated to the message's size) for
+    /// `to`, or for a connected socket's peer if None.
+    pub fn set(&mut self, i: usize, bytes: &[u8], to: Option<Endpoint>) {
+        let n = bytes.len().min(self.size);
+        self.data[i * self.size..][..n].copy_from_slice(&bytes[..n]);
+        let m = &mut self.msgs[i];
+        m.len = n as u32;
+        m.addr = match to {
+            Some(ep) => sockaddr(ep),
+            None => SockaddrIn {
+                sin_family: 0,
+                ..sockaddr((0, 0))
+            },
+        };
+    }
+
+    /// `recvmmsg`: waits for a datagram (as `recvfrom` would; `timeout_ms` >= 0 also
+    /// bounds the wait), then takes all that are queued, up to [`Batch::len`]. Returns
+    /// how many; read them with [`Batch::get`].
+    pub fn recv(&mut self, fd: i32, flags: i32, timeout_ms: i32) -> Result<usize, Errno> {
+        for m in &mut self.msgs {
+            m.len = self.size as u32;
+        }
+        call6(
+            SYS_RECVMMSG,
+            [
+                fd as usize,
+                self.msgs.as_mut_ptr() as usize,
+                self.msgs.len(),
+                flags as usize,
+                timeout_ms as usize,
+                0,
+            ],
+        )
+    }
+
+    /// After a `recv` of `n`: makes each of the `n` messages an answer to its sender
+    /// with the same bytes (an echo).
+    pub fn echo(&mut self, n: usize) {
+        for m in &mut self.msgs[..n] {
+            m.len = m.result;
+        }
+    }
+
+    /// `sendmmsg` of messages `range` (as [`Batch::set`] or [`Batch::echo`] made
+    /// them): how many went, from the first.
+    pub fn send(
+        &mut self,
+        fd: i32,
+        range: core::ops::Range<usize>,
+        flags: i32,
+    ) -> Result<usize, Errno> {
+        let msgs = &mut self.msgs[range];
+        call6(
+            SYS_SENDMMSG,
+            [
+                fd as usize,
+                msgs.as_mut_ptr() as usize,
+                msgs.len(),
+                flags as usize,
+                0,
+                0,
+            ],
+        )
+    }
+
+    /// Sends messages `range` all, calling `sendmmsg` again after a partial send.
+    pub fn send_all(
+        &mut self,
+        fd: i32,
+        range: core::ops::Range<usize>,
+        flags: i32,
+    ) -> Result<(), Errno> {
+        let mut at = range.start;
+        while at < range.end {
+            at += self.send(fd, at..range.end, flags)?;
+        }
+        Ok(())
+    }
 }
 
 /// `getsockopt(SOL_SOCKET, SO_ERROR)`: the pending error, cleared.

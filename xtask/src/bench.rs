@@ -3,7 +3,8 @@
 //! latency.svg, throughput.svg} (docs/bench.md).
 //!
 //! `--quick`: the host's loopback ceiling, and per card its device ceiling (`net.echo=1`, with
-//! the largest ring measured) and the guest: E1000 with rings 16 and 64, and virtio; one run
+//! the largest ring measured) and the guest: E1000 with rings 16 and 64, and virtio; then the
+//! batched echo server (`mudpecho`, UDP phases only) on the E1000 with the largest ring. One run
 //! each, short phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
@@ -33,6 +34,11 @@ fn targets(opts: &BenchOpts) -> Vec<Target> {
             nic: Nic::E1000,
             ring: Some(r),
         }));
+        // The batched echo server, against the same ring as the device ceiling.
+        list.push(Target::BatchedEcho {
+            nic: Nic::E1000,
+            ring: rings.last().copied(),
+        });
     }
     if opts.nic.is_none_or(|n| n == crate::Nic::Virtio) {
         list.push(Target::DeviceEcho {
@@ -180,6 +186,7 @@ mod tests {
                 "e1000 device ceiling ring 64",
                 "e1000 ring 16",
                 "e1000 ring 64",
+                "e1000 ring 64 batched echo",
                 "virtio device ceiling",
                 "virtio default ring"
             ]
@@ -192,6 +199,7 @@ mod tests {
                 "e1000 ring 16",
                 "e1000 ring 64",
                 "e1000 ring 256",
+                "e1000 ring 256 batched echo",
                 "virtio device ceiling",
                 "virtio default ring"
             ]
@@ -209,7 +217,8 @@ mod tests {
             [
                 "host loopback echo",
                 "e1000 device ceiling ring 32",
-                "e1000 ring 32"
+                "e1000 ring 32",
+                "e1000 ring 32 batched echo"
             ]
         );
     }

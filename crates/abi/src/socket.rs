@@ -35,6 +35,15 @@ pub const SHUT_RDWR: i32 = 2;
 pub const SOL_SOCKET: i32 = 1;
 pub const SO_ERROR: i32 = 4;
 pub const SO_RCVTIMEO: i32 = 20;
+/// `SO_RCVBUF` (an `i32` of bytes), UDP sockets only: the receive queue's capacity. Each
+/// queued datagram counts as a full frame's payload (1472 bytes) whatever its size, so
+/// the socket queues `value / 1472` datagrams. Clamped to
+/// [`RCVBUF_MIN`]..=[`RCVBUF_MAX`]; `getsockopt` returns the value in force, by default
+/// 16 datagrams' worth (the lab's ports always queue 16). The kernel bounds what all
+/// sockets together may set (`ENOBUFS` beyond).
+pub const SO_RCVBUF: i32 = 8;
+pub const RCVBUF_MIN: usize = 4 << 10;
+pub const RCVBUF_MAX: usize = 256 << 10;
 /// `IPPROTO_TCP` level: `TCP_NODELAY` (an `i32`, non-zero = on) sends small segments at
 /// once instead of holding them until earlier data is acknowledged (Nagle's algorithm).
 pub const TCP_NODELAY: i32 = 1;
@@ -82,6 +91,70 @@ impl PollFd {
             fd: i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             events: i16::from_le_bytes([b[4], b[5]]),
             revents: i16::from_le_bytes([b[6], b[7]]),
+        }
+    }
+}
+
+/// Most messages one `recvmmsg` or `sendmmsg` takes (`vlen`); more is `EINVAL`.
+pub const MMSG_MAX: usize = 64;
+
+/// `struct mmsg`, one message of `recvmmsg`/`sendmmsg`: 32 bytes, C layout. Simpler than
+/// Linux's `struct mmsghdr`: one buffer per message, the address inline.
+///
+/// ```c
+/// struct mmsg {
+///     void *buf;               // 0: the datagram's bytes
+///     uint32 len;              // 8: room in buf (recvmmsg), bytes to send (sendmmsg)
+///     uint32 result;           // 12: set by the kernel: bytes received (at most len) or sent
+///     struct sockaddr_in addr; // 16: recvmmsg: the source; sendmmsg: the destination,
+///                              //     or family 0 for a connected socket's peer
+/// };
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MMsg {
+    pub buf: u64,
+    pub len: u32,
+    pub result: u32,
+    pub addr: SockaddrIn,
+}
+
+impl MMsg {
+    pub const SIZE: usize = 32;
+
+    pub fn to_bytes(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[0..8].copy_from_slice(&self.buf.to_le_bytes());
+        b[8..12].copy_from_slice(&self.len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.result.to_le_bytes());
+        b[16..32].copy_from_slice(&self.addr.to_bytes());
+        b
+    }
+
+    /// Reads one message; the address is kept as the user wrote it (see
+    /// [`MMsg::destination`]).
+    pub fn from_bytes(b: &[u8; Self::SIZE]) -> MMsg {
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(&b[0..8]);
+        MMsg {
+            buf: u64::from_le_bytes(buf),
+            len: word(8),
+            result: word(12),
+            addr: SockaddrIn {
+                sin_family: u16::from_le_bytes([b[16], b[17]]),
+                sin_port: [b[18], b[19]],
+                sin_addr: [b[20], b[21], b[22], b[23]],
+                sin_zero: [0; 8],
+            },
+        }
+    }
+
+    /// Where `sendmmsg` sends this message: `None` (family 0) for the connected peer.
+    pub fn destination(&self) -> Result<Option<SocketAddrV4>, Errno> {
+        match self.addr.sin_family {
+            0 => Ok(None),
+            _ => SockaddrIn::from_bytes(&self.addr.to_bytes()).map(|a| Some(a.into())),
         }
     }
 }
@@ -184,6 +257,31 @@ mod tests {
         assert_eq!(SockaddrIn::from_bytes(&bytes[..15]), Err(EINVAL));
         bytes[0] = 10; // AF_INET6
         assert_eq!(SockaddrIn::from_bytes(&bytes), Err(EAFNOSUPPORT));
+    }
+
+    #[test]
+    fn mmsg_layout() {
+        assert_eq!(size_of::<MMsg>(), MMsg::SIZE);
+        assert_eq!(offset_of!(MMsg, len), 8);
+        assert_eq!(offset_of!(MMsg, result), 12);
+        assert_eq!(offset_of!(MMsg, addr), 16);
+        let m = MMsg {
+            buf: 0x1234_5678,
+            len: 2048,
+            result: 64,
+            addr: SockaddrIn::new([10, 0, 2, 2], 2000),
+        };
+        let b = m.to_bytes();
+        assert_eq!(b[0..8], [0x78, 0x56, 0x34, 0x12, 0, 0, 0, 0]);
+        assert_eq!(b[8..16], [0, 8, 0, 0, 64, 0, 0, 0]);
+        assert_eq!(b[16..24], [2, 0, 0x07, 0xd0, 10, 0, 2, 2]);
+        assert_eq!(MMsg::from_bytes(&b), m);
+        assert_eq!(m.destination(), Ok(Some("10.0.2.2:2000".parse().unwrap())));
+        let mut peer = b;
+        peer[16] = 0;
+        assert_eq!(MMsg::from_bytes(&peer).destination(), Ok(None));
+        peer[16] = 10;
+        assert_eq!(MMsg::from_bytes(&peer).destination(), Err(EAFNOSUPPORT));
     }
 
     #[test]

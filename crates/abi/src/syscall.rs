@@ -1,7 +1,8 @@
 //! System call numbers. The number goes in a7, arguments in a0..a5, the result in a0
 //! (-1 on error). 1..=21 are xv6-riscv's; 22..=28 belong to other MIT labs and stay
 //! free; 29..=32 are the 2024 net lab's; xv6net's own calls start at 40. The BSD socket
-//! calls (50..=64) differ in one way: they fail with -errno (`abi::errno`), not -1.
+//! calls (50..=63, and the batched datagram calls 65 and 66) differ in one way: they fail
+//! with -errno (`abi::errno`), not -1.
 
 pub const SYS_FORK: usize = 1;
 pub const SYS_EXIT: usize = 2;
@@ -77,3 +78,11 @@ pub const SYS_FCNTL: usize = 62;
 pub const SYS_POLL: usize = 63;
 /// `uptime_us()`: microseconds since boot, for round-trip times finer than a tick.
 pub const SYS_UPTIME_US: usize = 64;
+/// `recvmmsg(fd, struct mmsg *, vlen, flags, timeout_ms)` -> datagrams received: waits for
+/// one (as `recvfrom` would; `timeout_ms` >= 0 bounds that wait too, -1 leaves it to the
+/// socket), then takes every datagram queued, up to `vlen` (1..=`abi::socket::MMSG_MAX`).
+/// Datagram sockets only. See `abi::socket::MMsg`.
+pub const SYS_RECVMMSG: usize = 65;
+/// `sendmmsg(fd, struct mmsg *, vlen, flags)` -> datagrams queued: sends in order until one
+/// cannot be queued; waits (blocking socket) only if not even the first could be.
+pub const SYS_SENDMMSG: usize = 66;

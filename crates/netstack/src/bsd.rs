@@ -10,6 +10,8 @@
 //! shutdown()    Bsd::shutdown                  close()       Bsd::close (Bsd::abort if killed)
 //! getsockname() Bsd::local_addr                getpeername() Bsd::peer_addr
 //! poll()        Bsd::readiness                 SO_ERROR      Bsd::take_error
+//! recvmmsg()    Bsd::try_recv_batch            sendmmsg()    Bsd::try_send_batch
+//! SO_RCVBUF     Bsd::set_rcvbuf, Bsd::rcvbuf
 //! ```
 //!
 //! Blocking is the kernel's: an operation that cannot proceed says `EAGAIN`
@@ -255,6 +257,71 @@ impl Bsd<'_> {
                 d.recv(sockets, buf)
             }
         })
+    }
+
+    /// Takes up to `max` datagrams at once, oldest first, handing each whole
+    /// payload to `each` with its source; how many. `EAGAIN` when none is
+    /// queued, `EOPNOTSUPP` on a stream. One look at the socket for the whole
+    /// batch, as `recvmmsg` wants.
+    pub fn try_recv_batch(
+        &mut self,
+        id: SocketId,
+        max: usize,
+        each: impl FnMut(&[u8], SocketAddrV4),
+    ) -> Result<usize, Errno> {
+        self.op(id, |b, family| match family {
+            Family::Tcp => Err(EOPNOTSUPP),
+            Family::Dgram => {
+                let (d, sockets) = b.sockets.dgram(id)?;
+                d.recv_batch(sockets, max, each)
+            }
+        })
+    }
+
+    /// Queues datagrams in order, each to its destination (`None`: the peer),
+    /// until one cannot be queued: how many were, and why the next was not
+    /// (`None` if all were; `EAGAIN` when the send queue is full).
+    /// `EOPNOTSUPP` on a stream.
+    pub fn try_send_batch<'b>(
+        &mut self,
+        id: SocketId,
+        msgs: impl IntoIterator<Item = (&'b [u8], Option<SocketAddrV4>)>,
+    ) -> (usize, Option<Errno>) {
+        let mut sent = 0;
+        let stopped = self
+            .op(id, |b, family| {
+                if let Family::Tcp = family {
+                    return Err(EOPNOTSUPP);
+                }
+                for (buf, to) in msgs {
+                    b.dgram_sendto(id, buf, to)?;
+                    sent += 1;
+                }
+                Ok(())
+            })
+            .err();
+        (sent, stopped)
+    }
+
+    /// `SO_RCVBUF`: sets the receive queue of a UDP socket to `bytes` (see
+    /// `abi::socket::SO_RCVBUF`); its memory is allocated here, once, within
+    /// [`RCVBUF_TOTAL`](crate::RCVBUF_TOTAL) for all sockets (`ENOBUFS`).
+    /// `EOPNOTSUPP` on other kinds.
+    pub fn set_rcvbuf(&mut self, id: SocketId, bytes: usize) -> Result<(), Errno> {
+        self.op(id, |b, family| match family {
+            Family::Tcp => Err(EOPNOTSUPP),
+            Family::Dgram => b.sockets.set_rcvbuf(id, bytes),
+        })
+    }
+
+    /// `SO_RCVBUF`'s value in force (UDP only).
+    pub fn rcvbuf(&mut self, id: SocketId) -> Result<usize, Errno> {
+        let max_payload = self.sockets.max_payload();
+        match self.sockets.table().entry(id) {
+            Entry::Dgram(d) if d.proto == Proto::Udp => Ok(d.rcvbuf(max_payload)),
+            Entry::Tcp(_) | Entry::Dgram(_) => Err(EOPNOTSUPP),
+            _ => Err(EBADF),
+        }
     }
 
     /// Closes one or both halves: a stream sends FIN after its queued data

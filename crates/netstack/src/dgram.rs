@@ -18,6 +18,10 @@
 //! into the socket's own `inbox` right after smoltcp stores it, and only replies
 //! from the right peer are kept: what `readiness` says is readable can be read.
 //!
+//! A UDP socket whose `SO_RCVBUF` was set keeps an inbox too, of the size asked
+//! for, allocated once by `setsockopt`: its datagrams move there the same way, so
+//! the smoltcp socket (shared with the spare pool, sized for 16) never fills.
+//!
 //! This file knows one socket at a time and smoltcp's socket set; opening,
 //! choosing ports and checking addresses are the socket layer's (`socket.rs`,
 //! `bsd.rs`).
@@ -25,14 +29,16 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 
 use abi::errno::*;
+use abi::socket::{RCVBUF_MAX, RCVBUF_MIN};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::{icmp, udp};
-use smoltcp::storage::PacketBuffer;
+use smoltcp::storage::{PacketBuffer, PacketMetadata};
 use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, IpAddress, IpEndpoint, Ipv4Address};
 
 use crate::neighbor::Waiting;
 use crate::readiness::Readiness;
+use crate::table::QUEUE_LEN;
 
 /// Queues one checked datagram (see [`Dgram::outgoing`]) in its smoltcp socket:
 /// `EAGAIN` when the socket's queue is full.
@@ -87,8 +93,22 @@ enum DgramState {
     },
 }
 
-/// Echo replies waiting for `recvfrom`, with their sources.
-pub(crate) type Inbox = PacketBuffer<'static, Ipv4Address>;
+/// Datagrams waiting for `recvfrom`, with their sources (an echo reply's port is 0).
+pub(crate) type Inbox = PacketBuffer<'static, SocketAddrV4>;
+
+/// An inbox for `n` messages of at most `len` bytes, or `ENOMEM`. One more of each,
+/// because the ring may pad when it wraps.
+pub(crate) fn new_inbox(n: usize, len: usize) -> Result<Inbox, Errno> {
+    let mut meta = alloc::vec::Vec::new();
+    meta.try_reserve_exact(n + 1).map_err(|_| ENOMEM)?;
+    meta.resize(n + 1, PacketMetadata::EMPTY);
+    let mut payload = alloc::vec::Vec::new();
+    payload
+        .try_reserve_exact((n + 1) * len)
+        .map_err(|_| ENOMEM)?;
+    payload.resize((n + 1) * len, 0);
+    Ok(Inbox::new(meta, payload))
+}
 
 /// A datagram socket's entry in the socket table.
 pub(crate) struct Dgram {
@@ -97,7 +117,12 @@ pub(crate) struct Dgram {
     state: DgramState,
     /// Admitted datagrams not yet taken (see `SocketTable::admit_udp`).
     pub queued: usize,
-    /// ICMP only: the messages kept from smoltcp's socket.
+    /// How many may be queued: [`QUEUE_LEN`], or what `SO_RCVBUF` makes room for.
+    pub capacity: usize,
+    /// `SO_RCVBUF` as set (bytes, clamped); `None`: never set.
+    rcvbuf: Option<usize>,
+    /// The messages kept from smoltcp's socket: always for ICMP, after `SO_RCVBUF`
+    /// for UDP.
     inbox: Option<Inbox>,
     shut_rd: bool,
     shut_wr: bool,
@@ -111,6 +136,8 @@ impl Dgram {
             handle,
             state: DgramState::Init,
             queued: 0,
+            capacity: QUEUE_LEN,
+            rcvbuf: None,
             inbox,
             shut_rd: false,
             shut_wr: false,
@@ -248,23 +275,61 @@ impl Dgram {
         sockets: &mut SocketSet<'static>,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), Errno> {
-        if self.shut_rd {
-            return Ok((0, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+        self.recv_with(sockets, |payload, src| {
+            let len = payload.len().min(buf.len());
+            buf[..len].copy_from_slice(&payload[..len]);
+            (len, src)
+        })
+    }
+
+    /// Takes up to `max` datagrams at once, oldest first, handing each (whole) to
+    /// `each` with its source; how many. `EAGAIN` if none is queued. After
+    /// `shutdown(Read)`, one empty datagram, as `recv` gives.
+    pub(crate) fn recv_batch(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        max: usize,
+        mut each: impl FnMut(&[u8], SocketAddrV4),
+    ) -> Result<usize, Errno> {
+        let mut taken = 0;
+        while taken < max {
+            match self.recv_with(sockets, &mut each) {
+                Ok(()) => taken += 1,
+                Err(e) if taken == 0 => return Err(e),
+                Err(_) => break,
+            }
+            if self.shut_rd {
+                break;
+            }
         }
+        Ok(taken)
+    }
+
+    /// Takes the next datagram, handing it to `f` with its source.
+    fn recv_with<R>(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        f: impl FnOnce(&[u8], SocketAddrV4) -> R,
+    ) -> Result<R, Errno> {
+        if self.shut_rd {
+            return Ok(f(&[], SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+        }
+        self.take(sockets, f)
+    }
+
+    /// Dequeues the next datagram (whatever `shutdown` said), handing it to `f`.
+    fn take<R>(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        f: impl FnOnce(&[u8], SocketAddrV4) -> R,
+    ) -> Result<R, Errno> {
         let got = match &mut self.inbox {
-            Some(inbox) => inbox.dequeue().ok().map(|(src, msg)| {
-                let len = msg.len().min(buf.len());
-                buf[..len].copy_from_slice(&msg[..len]);
-                // Linux reports port 0 for the source of an echo reply.
-                (len, SocketAddrV4::new(src, 0))
-            }),
+            Some(inbox) => inbox.dequeue().ok().map(|(src, msg)| f(msg, src)),
             None => {
                 let socket = sockets.get_mut::<udp::Socket>(self.handle);
                 socket.recv().ok().map(|(payload, meta)| {
-                    let len = payload.len().min(buf.len());
-                    buf[..len].copy_from_slice(&payload[..len]);
                     let IpAddress::Ipv4(src) = meta.endpoint.addr;
-                    (len, SocketAddrV4::new(src, meta.endpoint.port))
+                    f(payload, SocketAddrV4::new(src, meta.endpoint.port))
                 })
             }
         };
@@ -273,9 +338,31 @@ impl Dgram {
         Ok(got)
     }
 
-    /// Moves what smoltcp just stored on an ICMP socket into its inbox,
-    /// keeping only echo replies from the peer (if connected).
-    pub(crate) fn icmp_collect(&mut self, sockets: &mut SocketSet<'static>) {
+    /// Moves what smoltcp just stored into the inbox, if the socket has one: for
+    /// ICMP, keeping only echo replies from the peer (if connected).
+    pub(crate) fn collect(&mut self, sockets: &mut SocketSet<'static>) {
+        match self.proto {
+            Proto::Icmp => self.icmp_collect(sockets),
+            Proto::Udp => {
+                let Some(inbox) = &mut self.inbox else {
+                    return;
+                };
+                let socket = sockets.get_mut::<udp::Socket>(self.handle);
+                let mut dropped = 0;
+                while let Ok((payload, meta)) = socket.recv() {
+                    let IpAddress::Ipv4(src) = meta.endpoint.addr;
+                    // Admission reserved room for it.
+                    match inbox.enqueue(payload.len(), SocketAddrV4::new(src, meta.endpoint.port)) {
+                        Ok(slot) => slot.copy_from_slice(payload),
+                        Err(_) => dropped += 1,
+                    }
+                }
+                self.queued -= dropped;
+            }
+        }
+    }
+
+    fn icmp_collect(&mut self, sockets: &mut SocketSet<'static>) {
         let peer = self.remote();
         let Some(inbox) = &mut self.inbox else {
             return;
@@ -298,12 +385,64 @@ impl Dgram {
                 continue;
             }
             // Admission reserved room for every reply.
-            match inbox.enqueue(msg.len(), src) {
+            match inbox.enqueue(msg.len(), SocketAddrV4::new(src, 0)) {
                 Ok(slot) => slot.copy_from_slice(msg),
                 Err(_) => dropped += 1,
             }
         }
         self.queued -= dropped;
+    }
+
+    /// `SO_RCVBUF`: the value in force.
+    pub(crate) fn rcvbuf(&self, max_payload: usize) -> usize {
+        self.rcvbuf.unwrap_or(QUEUE_LEN * max_payload)
+    }
+
+    /// Bytes of inbox that `SO_RCVBUF` allocated (what the stack-wide bound counts).
+    pub(crate) fn rcvbuf_allocated(&self) -> usize {
+        match (&self.inbox, self.rcvbuf) {
+            (Some(inbox), Some(_)) => inbox.payload_capacity(),
+            _ => 0,
+        }
+    }
+
+    /// Sets `SO_RCVBUF` on a UDP socket: `bytes` clamped to
+    /// `RCVBUF_MIN..=RCVBUF_MAX`, each datagram counted as `max_payload` bytes. A
+    /// new inbox, allocated here once, takes over what is queued (all of it, even
+    /// above a lowered capacity). `budget`: the most bytes of inbox this socket may
+    /// allocate (`ENOBUFS` beyond).
+    pub(crate) fn set_rcvbuf(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        bytes: usize,
+        max_payload: usize,
+        budget: usize,
+    ) -> Result<(), Errno> {
+        if self.proto != Proto::Udp {
+            return Err(EOPNOTSUPP);
+        }
+        let bytes = bytes.clamp(RCVBUF_MIN, RCVBUF_MAX);
+        let capacity = (bytes / max_payload).max(1);
+        let slots = capacity.max(self.queued);
+        if (slots + 1) * max_payload > budget {
+            return Err(ENOBUFS);
+        }
+        let mut inbox = new_inbox(slots, max_payload)?;
+        self.collect(sockets);
+        let mut moved = 0;
+        while let Ok(()) = self.take(sockets, |msg, src| {
+            // A slot for each: `slots` is at least what was queued.
+            if let Ok(slot) = inbox.enqueue(msg.len(), src) {
+                slot.copy_from_slice(msg);
+            }
+        }) {
+            moved += 1;
+        }
+        self.queued = moved;
+        self.inbox = Some(inbox);
+        self.capacity = capacity;
+        self.rcvbuf = Some(bytes);
+        Ok(())
     }
 
     pub(crate) fn shutdown(&mut self, read: bool, write: bool) -> Result<(), Errno> {
@@ -315,11 +454,12 @@ impl Dgram {
         Ok(())
     }
 
-    /// Whether a datagram waits: smoltcp's receive buffer, or (ICMP) the inbox.
+    /// Whether a datagram waits: in the inbox if there is one, else in smoltcp's
+    /// receive buffer.
     pub(crate) fn can_recv(&self, sockets: &SocketSet<'static>) -> bool {
-        match self.proto {
-            Proto::Udp => sockets.get::<udp::Socket>(self.handle).can_recv(),
-            Proto::Icmp => self.inbox.as_ref().is_some_and(|i| !i.is_empty()),
+        match &self.inbox {
+            Some(inbox) => !inbox.is_empty(),
+            None => sockets.get::<udp::Socket>(self.handle).can_recv(),
         }
     }
 

@@ -80,7 +80,7 @@ pub use device::{NetDevice, RxRing, TxRing};
 pub use dhcp::Lease;
 pub use phy::Tracer;
 pub use readiness::Readiness;
-pub use socket::{MAX_SOCKETS, QUEUE_LEN, SocketId, SocketMask};
+pub use socket::{MAX_SOCKETS, QUEUE_LEN, RCVBUF_TOTAL, SocketId, SocketMask};
 pub use stack::{Config, NetStack, PollResult, RX_BUDGET, SocketCounts};
 pub use tcp_pool::SocketLimits;
 

@@ -19,7 +19,7 @@ use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 use crate::classify::Segment;
 use crate::counters::DropReason;
-use crate::dgram::{self, Dgram, Inbox, Proto};
+use crate::dgram::{self, Dgram, Proto, new_inbox};
 use crate::neighbor::{Neighbors, Waiting};
 use crate::readiness::Readiness;
 use crate::table::{Entry, SocketTable};
@@ -34,6 +34,10 @@ pub(crate) enum PortSpace {
     Tcp,
     Icmp,
 }
+
+/// Most bytes of receive queue that `SO_RCVBUF` may allocate for all sockets
+/// together (the kernel heap is 16 MiB): seven sockets at the largest value.
+pub const RCVBUF_TOTAL: usize = 2 << 20;
 
 /// Linux's ephemeral port range (`ip_local_port_range` is 32768-60999; IANA's
 /// 49152-65535 is used here, as by smoltcp's examples).
@@ -164,10 +168,7 @@ impl Sockets {
             Proto::Udp => (self.table.take_udp(&mut self.set), None),
             Proto::Icmp => {
                 let len = self.table.max_payload() + 8;
-                let inbox = Inbox::new(
-                    alloc::vec![smoltcp::storage::PacketMetadata::EMPTY; QUEUE_LEN + 1],
-                    alloc::vec![0; (QUEUE_LEN + 1) * len],
-                );
+                let inbox = new_inbox(QUEUE_LEN, len)?;
                 (self.set.add(self.table.new_icmp_socket()), Some(inbox))
             }
         };
@@ -415,13 +416,29 @@ impl Sockets {
         self.table.admit_echo(ident, request)
     }
 
-    /// After smoltcp took a datagram admitted for `id`: an echo socket moves
-    /// it to its inbox.
+    /// After smoltcp took a datagram admitted for `id`: a socket with an inbox
+    /// (echo sockets, UDP sockets after `SO_RCVBUF`) moves it there.
     pub(crate) fn after_datagram(&mut self, id: SocketId) {
         debug_assert!(self.delivered(id), "smoltcp dropped an admitted datagram");
         if let Some(Entry::Dgram(d)) = self.table.entry_mut(id) {
-            d.icmp_collect(&mut self.set);
+            d.collect(&mut self.set);
         }
+    }
+
+    /// `SO_RCVBUF` on datagram socket `id`, within [`RCVBUF_TOTAL`] for all sockets.
+    pub(crate) fn set_rcvbuf(&mut self, id: SocketId, bytes: usize) -> Result<(), Errno> {
+        let others: usize = self
+            .table
+            .ids()
+            .filter(|&other| other != id)
+            .map(|other| match self.table.entry(other) {
+                Entry::Dgram(d) => d.rcvbuf_allocated(),
+                _ => 0,
+            })
+            .sum();
+        let max_payload = self.max_payload();
+        let (d, set) = self.dgram(id)?;
+        d.set_rcvbuf(set, bytes, max_payload, RCVBUF_TOTAL.saturating_sub(others))
     }
 
     /// Whether socket `id` holds a datagram: what admission promised.

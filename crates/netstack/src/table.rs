@@ -34,6 +34,7 @@ pub const MAX_SOCKETS: usize = 128;
 
 /// Most datagrams a receiving socket queues; newer ones are dropped and
 /// counted. The net lab requires at most 16 (its `ping3` test floods a port).
+/// A BSD UDP socket may be given more (or fewer) with `SO_RCVBUF`.
 pub const QUEUE_LEN: usize = 16;
 
 /// Datagrams a socket can hold while they wait for a free TX slot or an ARP
@@ -137,14 +138,15 @@ impl Entry {
         }
     }
 
-    /// The count of admitted datagrams not yet taken, for entries that receive them.
-    fn queued_mut(&mut self) -> Option<&mut usize> {
+    /// The count of admitted datagrams not yet taken, for entries that receive them,
+    /// and how many they may hold (a lab port always [`QUEUE_LEN`]).
+    fn queued_mut(&mut self) -> Option<(&mut usize, usize)> {
         match self {
             Entry::Lab {
                 state: LabState::Bound { queued, .. } | LabState::Connected { queued, .. },
                 ..
-            } => Some(queued),
-            Entry::Dgram(d) => Some(&mut d.queued),
+            } => Some((queued, QUEUE_LEN)),
+            Entry::Dgram(d) => Some((&mut d.queued, d.capacity)),
             _ => None,
         }
     }
@@ -329,11 +331,11 @@ impl SocketTable {
     }
 
     fn reserve(&mut self, id: SocketId) -> Result<SocketId, DropReason> {
-        let queued = self.slots[id.index()]
+        let (queued, capacity) = self.slots[id.index()]
             .entry
             .queued_mut()
             .ok_or(DropReason::NoSocket)?;
-        if *queued == QUEUE_LEN {
+        if *queued >= capacity {
             return Err(DropReason::QueueFull);
         }
         *queued += 1;
@@ -342,7 +344,7 @@ impl SocketTable {
 
     /// Records that one admitted datagram was taken off `id`'s queue.
     pub(crate) fn dequeued(&mut self, id: SocketId) {
-        if let Some(queued) = self.slots[id.index()].entry.queued_mut() {
+        if let Some((queued, _)) = self.slots[id.index()].entry.queued_mut() {
             *queued -= 1;
         }
     }

@@ -112,6 +112,48 @@ fn flood_and_drops_allocate_nothing() {
 }
 
 #[test]
+fn batched_datagrams_through_an_rcvbuf_allocate_nothing() {
+    let mut net = Net::new();
+    let server = net.guest.bsd().open(SockKind::Datagram).unwrap();
+    net.guest.bsd().bind(server, sa(GUEST_IP, 2000)).unwrap();
+    // SO_RCVBUF allocates its queue here, once.
+    net.guest.bsd().set_rcvbuf(server, 64 << 10).unwrap();
+    let client = net.host.bsd().open(SockKind::Datagram).unwrap();
+    let to = Some(sa(GUEST_IP, 2000));
+    let msgs = [&b"one"[..], b"two", b"three", b"four"];
+    let exchange = |net: &mut Net| {
+        let (sent, _) = net
+            .host
+            .bsd()
+            .try_send_batch(client, msgs.iter().map(|m| (*m, to)));
+        assert_eq!(sent, 4);
+        net.run(3);
+        let mut echo = [[0u8; 8]; 4];
+        let mut lens = [0usize; 4];
+        let mut from = sa(GUEST_IP, 0);
+        let mut i = 0;
+        let got = net.guest.bsd().try_recv_batch(server, 4, |p, src| {
+            echo[i][..p.len()].copy_from_slice(p);
+            lens[i] = p.len();
+            from = src;
+            i += 1;
+        });
+        assert_eq!(got, Ok(4));
+        let back = (0..4).map(|i| (&echo[i][..lens[i]], Some(from)));
+        assert_eq!(net.guest.bsd().try_send_batch(server, back), (4, None));
+        net.run(3);
+        assert_eq!(net.host.bsd().try_recv_batch(client, 8, |_, _| {}), Ok(4));
+    };
+    exchange(&mut net); // ARP, and the first use of every buffer
+    let n = allocations(|| {
+        for _ in 0..100 {
+            exchange(&mut net);
+        }
+    });
+    assert_eq!(n, 0, "allocations during 100 batched exchanges");
+}
+
+#[test]
 fn tcp_and_echo_traffic_allocate_nothing() {
     let mut net = Net::new();
     let l = net.host.bsd().open(SockKind::Stream).unwrap();

@@ -1,5 +1,6 @@
 //! BSD sockets as files: the per-descriptor state (non-blocking flag, receive
-//! timeout) around netstack's non-blocking `Bsd::try_*`, each run by `wait`.
+//! timeout) around netstack's non-blocking `Bsd::try_*`, each run by `wait`. The
+//! batched datagram calls (`recvmmsg`, `sendmmsg`) are in `mmsg`.
 //!
 //! A call that cannot proceed either fails with `EAGAIN` (non-blocking socket or
 //! `MSG_DONTWAIT`) or sleeps: on the socket's own channel, or on the poll channel when
@@ -47,17 +48,33 @@ impl BsdSock {
     /// Runs `op` as a blocking call of this socket: at once if `dontwait` (or the
     /// socket is non-blocking), else sleeping until it stops saying `again`; `timed`
     /// lets the receive timeout bound the wait.
-    fn block<T>(
+    pub(super) fn block<T>(
         &self,
         dontwait: bool,
         timed: bool,
         again: Errno,
         op: impl FnMut(&mut Net) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
+        self.block_until(dontwait, timed, None, again, op)
+    }
+
+    /// `block`, also giving up (EAGAIN) at `until` (ms since boot) if that comes first.
+    pub(super) fn block_until<T>(
+        &self,
+        dontwait: bool,
+        timed: bool,
+        until: Option<u64>,
+        again: Errno,
+        op: impl FnMut(&mut Net) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
         let timeout = self.rcvtimeo_ms.load(Ordering::Relaxed);
+        let own = (timed && timeout > 0).then(|| now_ms() + u64::from(timeout));
         let w = Wait {
             chan: Chan::Socket(self.id),
-            deadline: (timed && timeout > 0).then(|| now_ms() + u64::from(timeout)),
+            deadline: match (own, until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
             nonblocking: dontwait || self.nonblock.load(Ordering::Relaxed),
             again,
             poll: PollAfter::Always,
@@ -176,6 +193,17 @@ impl BsdSock {
     /// Whether `TCP_NODELAY` is on.
     pub fn nodelay(&self) -> Result<bool, Errno> {
         lock()?.stack.bsd().nodelay(self.id)
+    }
+
+    /// `SO_RCVBUF` (UDP only): the receive queue's capacity in bytes, its memory
+    /// allocated now.
+    pub fn set_rcvbuf(&self, bytes: usize) -> Result<(), Errno> {
+        lock()?.stack.bsd().set_rcvbuf(self.id, bytes)
+    }
+
+    /// `SO_RCVBUF`'s value in force.
+    pub fn rcvbuf(&self) -> Result<usize, Errno> {
+        lock()?.stack.bsd().rcvbuf(self.id)
     }
 
     /// What the socket can do now (for poll; NET held by the caller).

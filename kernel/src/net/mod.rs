@@ -10,6 +10,7 @@
 //! | `lab`    | the MIT lab's `bind`/`unbind`/`send`/`recv` and the grader's two lines      |
 //! | `socket` | the older lab's `connect` socket, a file read and written like a pipe       |
 //! | `bsd`    | BSD sockets as files                                                        |
+//! | `mmsg`   | `recvmmsg` / `sendmmsg`: many datagrams per call on a BSD socket            |
 //! | `stat`   | `netstat`: the interface, its counters and its timings                      |
 //! | `trace`  | `nettrace`: every packet on the console                                     |
 //! | `cost`   | time per layer (driver, stack, copy), compiled in with the `cost` feature   |
@@ -24,6 +25,7 @@ mod cost;
 pub mod echo;
 mod init;
 pub mod lab;
+mod mmsg;
 mod nic;
 pub mod poll;
 pub mod socket;

@@ -4,7 +4,7 @@
 //!
 //! Every handler returns a `SysResult`. How a failure reaches user space is the ABI's
 //! rule, applied here once: xv6's calls and the lab's return -1, the BSD socket calls
-//! (`SYS_SOCKET..=SYS_POLL`) return -errno.
+//! (`SYS_SOCKET..=SYS_POLL`, `SYS_RECVMMSG`, `SYS_SENDMMSG`) return -errno.
 
 mod sysfile;
 mod sysnet;
@@ -20,7 +20,7 @@ pub type SysResult = Result<usize, Errno>;
 
 /// a0 for a failed call number `num`: -errno for the BSD socket calls, else -1.
 fn failure(num: usize, e: Errno) -> usize {
-    if (SYS_SOCKET..=SYS_POLL).contains(&num) {
+    if (SYS_SOCKET..=SYS_POLL).contains(&num) || matches!(num, SYS_RECVMMSG | SYS_SENDMMSG) {
         (-(e.code() as isize)) as usize
     } else {
         usize::MAX
@@ -122,6 +122,8 @@ pub fn syscall() {
         SYS_GETSOCKOPT => sysnet::sys_getsockopt(),
         SYS_FCNTL => sysnet::sys_fcntl(),
         SYS_POLL => sysnet::sys_poll(),
+        SYS_RECVMMSG => sysnet::sys_recvmmsg(),
+        SYS_SENDMMSG => sysnet::sys_sendmmsg(),
         SYS_UPTIME_US => sysproc::sys_uptime_us(),
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),

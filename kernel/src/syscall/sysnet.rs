@@ -1,8 +1,9 @@
 //! Network system calls: argument decoding only, as `sysfile` is for the file system;
 //! the bodies live in `net`. The MIT lab's `bind`, `unbind`, `send`, `recv` (`net::lab`),
 //! the older lab's `connect` socket file (`net::socket`), `nettrace` and `netstat`, and
-//! BSD sockets (`socket`...`poll`, numbers 50..=63, `net::bsd`), which alone return
-//! -errno on failure (the dispatcher applies that rule).
+//! BSD sockets (`socket`...`poll`, numbers 50..=63, `net::bsd`; `recvmmsg` and
+//! `sendmmsg`, 65 and 66, `net::mmsg`), which alone return -errno on failure (the
+//! dispatcher applies that rule).
 
 use super::{SysResult, argaddr, argint};
 use crate::fs::file::{File, FileKind, FileReservation};
@@ -13,6 +14,7 @@ use crate::proc::{either_copyin, either_copyout, myproc};
 use abi::errno::*;
 use abi::socket::*;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::Ordering;
@@ -264,8 +266,9 @@ fn sockaddr_of(which: fn(&BsdSock) -> Result<SocketAddrV4, Errno>) -> SysResult 
     write_sockaddr(argaddr(1), argaddr(2), a).map(|()| 0)
 }
 
-/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms) and
-/// IPPROTO_TCP/TCP_NODELAY (i32, non-zero = on).
+/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms),
+/// SOL_SOCKET/SO_RCVBUF (i32 bytes, not negative) and IPPROTO_TCP/TCP_NODELAY (i32,
+/// non-zero = on).
 pub fn sys_setsockopt() -> SysResult {
     let f = argsock(0)?;
     let s = sock(&f);
@@ -275,13 +278,17 @@ pub fn sys_setsockopt() -> SysResult {
             let ms = read_optval(argaddr(3), argint(4))?;
             s.rcvtimeo_ms.store(ms, Ordering::Relaxed)
         }
+        (SOL_SOCKET, SO_RCVBUF) => {
+            let bytes = read_optval(argaddr(3), argint(4))? as i32;
+            s.set_rcvbuf(usize::try_from(bytes).map_err(|_| EINVAL)?)?
+        }
         _ => return Err(ENOPROTOOPT),
     }
     Ok(0)
 }
 
 /// getsockopt(fd, level, name, value*, len*): SO_ERROR (i32, cleared),
-/// SO_RCVTIMEO (u32 ms) and TCP_NODELAY (i32).
+/// SO_RCVTIMEO (u32 ms), SO_RCVBUF (i32 bytes) and TCP_NODELAY (i32).
 pub fn sys_getsockopt() -> SysResult {
     let f = argsock(0)?;
     if read_i32(argaddr(4))? < 4 {
@@ -291,6 +298,7 @@ pub fn sys_getsockopt() -> SysResult {
     let v: u32 = match (argint(1), argint(2)) {
         (SOL_SOCKET, SO_ERROR) => s.take_error()?.map_or(0, |e| e.code() as u32),
         (SOL_SOCKET, SO_RCVTIMEO) => s.rcvtimeo_ms.load(Ordering::Relaxed),
+        (SOL_SOCKET, SO_RCVBUF) => s.rcvbuf()? as u32,
         (IPPROTO_TCP, TCP_NODELAY) => u32::from(s.nodelay()?),
         _ => return Err(ENOPROTOOPT),
     };
@@ -341,4 +349,58 @@ pub fn sys_poll() -> SysResult {
         either_copyout(true, addr + i * PollFd::SIZE, &p.to_bytes()).map_err(|()| EFAULT)?;
     }
     Ok(ready)
+}
+
+/// The n-th argument as a `recvmmsg`/`sendmmsg` message count: 1..=MMSG_MAX (EINVAL).
+fn argvlen(n: usize) -> Result<usize, Errno> {
+    match arglen(n)? {
+        0 => Err(EINVAL),
+        v if v > MMSG_MAX => Err(EINVAL),
+        v => Ok(v),
+    }
+}
+
+/// The user's `struct mmsg` array of `vlen` messages at `addr`.
+fn read_mmsgs(addr: usize, vlen: usize) -> Result<Vec<MMsg>, Errno> {
+    let mut raw = vec![0u8; vlen * MMsg::SIZE];
+    either_copyin(&mut raw, true, addr).map_err(|()| EFAULT)?;
+    Ok(raw
+        .chunks_exact(MMsg::SIZE)
+        .map(|c| {
+            let mut b = [0u8; MMsg::SIZE];
+            b.copy_from_slice(c);
+            MMsg::from_bytes(&b)
+        })
+        .collect())
+}
+
+/// Writes back the first messages of the array at `addr` (their `result`, `addr`).
+fn write_mmsgs(addr: usize, msgs: &[MMsg]) -> Result<(), Errno> {
+    let raw: Vec<u8> = msgs.iter().flat_map(|m| m.to_bytes()).collect();
+    either_copyout(true, addr, &raw).map_err(|()| EFAULT)
+}
+
+/// recvmmsg(fd, msgs*, vlen, flags, timeout_ms) -> datagrams received; `timeout_ms`
+/// negative: no bound but the socket's.
+pub fn sys_recvmmsg() -> SysResult {
+    let f = argsock(0)?;
+    let (addr, vlen) = (argaddr(1), argvlen(2)?);
+    let dontwait = argint(3) & MSG_DONTWAIT != 0;
+    let timeout = u32::try_from(argint(4)).ok();
+    let mut msgs = read_mmsgs(addr, vlen)?;
+    let n = sock(&f).recv_batch(&mut msgs, dontwait, timeout)?;
+    write_mmsgs(addr, &msgs[..n])?;
+    Ok(n)
+}
+
+/// sendmmsg(fd, msgs*, vlen, flags) -> datagrams sent.
+pub fn sys_sendmmsg() -> SysResult {
+    let f = argsock(0)?;
+    let (addr, vlen) = (argaddr(1), argvlen(2)?);
+    let dontwait = argint(3) & MSG_DONTWAIT != 0;
+    let mut msgs = read_mmsgs(addr, vlen)?;
+    let n = sock(&f).send_batch(&mut msgs, dontwait)?;
+    // The datagrams left: the count is the answer even if the array is read-only.
+    let _ = write_mmsgs(addr, &msgs[..n]);
+    Ok(n)
 }
