@@ -144,7 +144,26 @@ fn batched_datagrams_through_an_rcvbuf_allocate_nothing() {
         net.run(3);
         assert_eq!(net.host.bsd().try_recv_batch(client, 8, |_, _| {}), Ok(4));
     };
-    exchange(&mut net); // ARP, and the first use of every buffer
+    // ARP first, one datagram each way: at most 3 may wait for a neighbour (neighbor.rs).
+    net.host
+        .bsd()
+        .try_sendto(client, b"arp", sa(GUEST_IP, 2000))
+        .unwrap();
+    net.run(3);
+    let mut from = None;
+    assert_eq!(
+        net.guest
+            .bsd()
+            .try_recv_batch(server, 4, |_, src| from = Some(src)),
+        Ok(1)
+    );
+    net.guest
+        .bsd()
+        .try_sendto(server, b"arp", from.unwrap())
+        .unwrap();
+    net.run(3);
+    assert_eq!(net.host.bsd().try_recv_batch(client, 8, |_, _| {}), Ok(1));
+    exchange(&mut net); // the first use of every buffer
     let n = allocations(|| {
         for _ in 0..100 {
             exchange(&mut net);
