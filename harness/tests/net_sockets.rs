@@ -6,7 +6,7 @@
 //! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd),
 //! `wget` from a host HTTP thread, a refused and a reset connection, `echod` and `daytimed` from
 //! the host, 32 concurrent keep-alive HTTP clients against `httpd`, and finally 3000
-//! connect/close cycles with free pages equal before and after.
+//! connect/close cycles with free pages and kernel heap bytes equal before and after.
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
 //! only. Every host thread and loop is bounded in time or count. The guest's test half is

@@ -38,6 +38,9 @@ pub struct NetStat {
     pub driver_ns: u64,
     pub stack_ns: u64,
     pub copy_ns: u64,
+    /// Bytes of the kernel heap in use (sockets and their buffers live there). Appended
+    /// like dns_server.
+    pub heap_used: u64,
 }
 
 /// `NetStat::flags`: the time fields are measured.
@@ -48,7 +51,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -77,7 +80,7 @@ impl NetStat {
         }
         b[120..124].copy_from_slice(&self.dns_server.to_le_bytes());
         b[124..128].copy_from_slice(&self.flags.to_le_bytes());
-        let times = [self.driver_ns, self.stack_ns, self.copy_ns];
+        let times = [self.driver_ns, self.stack_ns, self.copy_ns, self.heap_used];
         for (i, t) in times.iter().enumerate() {
             b[128 + 8 * i..136 + 8 * i].copy_from_slice(&t.to_le_bytes());
         }
@@ -113,6 +116,7 @@ impl NetStat {
             driver_ns: u64_at(13),
             stack_ns: u64_at(14),
             copy_ns: u64_at(15),
+            heap_used: u64_at(16),
         }
     }
 }
@@ -133,6 +137,7 @@ mod tests {
             dns_server: 0x0a000202,
             flags: NETSTAT_TIMED,
             copy_ns: 11,
+            heap_used: 12,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -143,6 +148,8 @@ mod tests {
         assert_eq!(&b[24..32], &7u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, copy_ns), 144);
         assert_eq!(&b[144..152], &11u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, heap_used), 152);
+        assert_eq!(&b[152..160], &12u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

@@ -51,5 +51,6 @@ pub fn netstat() -> Result<NetStat, Errno> {
         driver_ns,
         stack_ns,
         copy_ns,
+        heap_used: crate::mm::heap::heap_used() as u64,
     })
 }

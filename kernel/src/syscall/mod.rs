@@ -118,6 +118,7 @@ pub fn syscall() {
         SYS_UPTIME_US => sysproc::sys_uptime_us(),
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),
+        SYS_HEAPUSED => sysproc::sys_heapused(),
         _ => {
             let pid = p.inner.lock().pid;
             crate::println!("{} {}: unknown sys call {}", pid, p.name(), num);
