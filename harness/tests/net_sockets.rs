@@ -268,7 +268,9 @@ fn steps(
 ) -> Result<()> {
     // Boot waits for the lease, so its line comes before the prompt; the wait below only
     // guards against a slow boot, whose line and the shell's echo would interleave.
-    let lease = regex::Regex::new(r"dhcp: lease 10\.0\.2\.15/24 gw .* from 10\.0\.2\.2\r?\n")?;
+    let lease = regex::Regex::new(
+        r"dhcp: lease 10\.0\.2\.15/24 gw 10\.0\.2\.2 dns 10\.0\.2\.3 from 10\.0\.2\.2\r?\n",
+    )?;
     let end = Instant::now() + Duration::from_secs(30);
     while !lease.is_match(&q.output()) {
         if Instant::now() > end {

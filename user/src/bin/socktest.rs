@@ -551,6 +551,27 @@ fn sum(path: &str) -> i32 {
     0
 }
 
+/// Runs `prog` with `argv` (argv[0] its name) and prints how it exited.
+fn status(prog: &str, argv: &[&str]) -> i32 {
+    let pid = fork();
+    if pid < 0 {
+        println!("socktest status: fork failed");
+        return 1;
+    }
+    if pid == 0 {
+        exec(prog, argv);
+        println!("socktest status: exec {} failed", prog);
+        exit(127);
+    }
+    let mut st = 0;
+    if wait(Some(&mut st)) != pid {
+        println!("socktest status: wait failed");
+        return 1;
+    }
+    println!("socktest status: {} exited {}", prog, st);
+    0
+}
+
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
     let ip = |s: &str| parse_ipv4(s).unwrap_or(0);
@@ -563,9 +584,10 @@ fn main(args: &[&str]) -> i32 {
         ["sink", p] => sink(num(p) as u16),
         ["reset", a, p] => reset(ip(a), num(p) as u16),
         ["sum", f] => sum(f),
+        ["status", prog, ..] => status(prog, &args[2..]),
         _ => {
             eprintln!(
-                "usage: socktest bad | cycles IP PORT N | tx IP PORT BYTES | sink PORT | reset IP PORT | sum FILE"
+                "usage: socktest bad | cycles IP PORT N | tx IP PORT BYTES | sink PORT | reset IP PORT | sum FILE | status PROG [ARGS...]"
             );
             2
         }
