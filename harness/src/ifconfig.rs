@@ -5,6 +5,8 @@
 //! e1000:
 //!   rx N frames N bytes
 //!   tx N frames N bytes
+//!   interrupts N
+//!   heap N bytes in use
 //!   drops: malformed N unsupported N not-for-us N no-socket N
 //!   drops: queue-full N tx-ring-full N rx-ring-full N
 //!   drops: martian N unresolved N
@@ -151,6 +153,14 @@ impl Counters {
     }
 }
 
+/// The kernel heap's bytes in use, from `ifconfig`'s `  heap N bytes in use` line.
+pub fn heap_used(out: &str) -> Result<u64> {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix("heap "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no heap line in ifconfig's output:\n{out}"))
+}
+
 /// The guest's time counters (one `time:` line of `ifconfig`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GuestTime {
@@ -237,6 +247,7 @@ mod tests {
   rx 12 frames 1500 bytes
   tx 3 frames 200 bytes
   interrupts 15
+  heap 123456 bytes in use
   drops: malformed 1 unsupported 2 not-for-us 3 no-socket 4
   drops: queue-full 5 tx-ring-full 6 rx-ring-full 7
   drops: martian 8 unresolved 9
@@ -257,6 +268,8 @@ mod tests {
         );
         assert_eq!(c.stack_drops(), 38);
         assert_eq!(c.drop(Martian), 8);
+        assert_eq!(heap_used(IFCONFIG).unwrap(), 123456);
+        assert!(heap_used(&IFCONFIG.replace("heap 123456", "heap x")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("  drops: queue", "  x: queue")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("rx 12", "rx x")).is_err());
     }

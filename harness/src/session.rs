@@ -25,6 +25,30 @@ const HALT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The file name of a card's capture in the machine's directory.
 const PCAP: &str = "net.pcap";
 
+/// The guest's memory as `free` shows it: `free: N pages, N KiB` and `heap: N bytes in use`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// Free physical pages.
+    pub pages: i64,
+    /// Bytes of the kernel heap in use.
+    pub heap: u64,
+}
+
+impl Memory {
+    pub fn parse(out: &str) -> Option<Memory> {
+        let after = |prefix: &str| {
+            out.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix))?
+                .split_whitespace()
+                .next()
+        };
+        Some(Memory {
+            pages: after("free:")?.parse().ok()?,
+            heap: after("heap:")?.parse().ok()?,
+        })
+    }
+}
+
 /// Options for one session; [`spawn`](Self::spawn) or [`boot`](Self::boot) starts it.
 pub struct SessionBuilder {
     name: String,
@@ -163,11 +187,13 @@ impl Session {
 
     /// The number of free pages `free` prints.
     pub fn free_pages(&mut self, timeout: Duration) -> Result<i64> {
+        Ok(self.memory(timeout)?.pages)
+    }
+
+    /// What `free` prints: free pages and kernel heap bytes in use.
+    pub fn memory(&mut self, timeout: Duration) -> Result<Memory> {
         let out = self.q.run("free", timeout)?;
-        out.split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected `free` output {out:?}"))
+        Memory::parse(&out).with_context(|| format!("unexpected `free` output {out:?}"))
     }
 
     /// Notes a failure; the test goes on and [`finish`](Self::finish) reports it.
@@ -249,5 +275,23 @@ impl Deref for Session {
 impl DerefMut for Session {
     fn deref_mut(&mut self) -> &mut Qemu {
         &mut self.q
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Memory;
+
+    #[test]
+    fn free_output_parses() {
+        let out = "free: 31000 pages, 124000 KiB\nheap: 524288 bytes in use\n";
+        assert_eq!(
+            Memory::parse(out),
+            Some(Memory {
+                pages: 31000,
+                heap: 524288
+            })
+        );
+        assert_eq!(Memory::parse("free: 31000 pages, 124000 KiB\n"), None);
     }
 }

@@ -68,7 +68,7 @@ fn start(g: &Guest, link: Link, listen: bool) -> Result<Session> {
 /// Waits for `s`'s shell and checks that the kernel took the card and the address it was given.
 fn booted(s: &mut Session, g: &Guest) -> Result<()> {
     s.wait_boot()?;
-    s.want_boot_line(&format!("net: addr {}/24 gw None", g.ip))
+    s.want_boot_line(&format!("net: addr {}/24 gw none", g.ip))
 }
 
 /// `from` pings `to`: every request answered.

@@ -365,6 +365,23 @@ mod guest_code {
     }
 
     #[test]
+    fn addresses_and_ports_as_users_type_them() {
+        assert_eq!(parse_ipv4("10.0.2.2"), Some(0x0a00_0202));
+        assert_eq!(parse_ipv4("256.1.1.1"), None);
+        // Digits and dots are an address, good or bad, never a name to look up.
+        assert!(looks_like_ipv4("256.1.1.1"));
+        assert!(looks_like_ipv4("1.2.3"));
+        assert!(!looks_like_ipv4("nosuchhost"));
+        assert!(!looks_like_ipv4("1.2.3.example"));
+        assert!(!looks_like_ipv4(""));
+        assert_eq!(parse_port("80"), Some(80));
+        assert_eq!(parse_port("65535"), Some(65535));
+        for bad in ["0", "65536", "99999", "abc", "", "-1", "+80", "8 0"] {
+            assert_eq!(parse_port(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_guest_accepts_the_responders_reply() {
         let reply = dns::answer(&lab_query(), &lab_records()).unwrap();
         let expected = vec![("pdos.csail.mit.edu.".to_string(), LAB_ADDR.octets())];

@@ -8,7 +8,7 @@
 //! the host, bursts of UDP datagrams through `mudpecho` (recvmmsg/sendmmsg) from the host, 32
 //! concurrent keep-alive HTTP clients against `httpd`, new connections to `httpd` served while
 //! a silent client and a half-sent request hold theirs, and finally 3000 connect/close cycles
-//! with free pages equal before and after.
+//! with free pages and kernel heap bytes equal before and after.
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
 //! only. Every host thread and loop is bounded in time or count. The guest's test half is
@@ -397,7 +397,9 @@ fn steps(q: &mut Session, dns: &DnsResponder, fwd: &Forwards) -> Result<()> {
     let (fwd_http, fwd_sink, fwd_echo, fwd_day) = (fwd.http, fwd.sink, fwd.echo, fwd.day);
     // Boot waits for the lease, so its line comes before the prompt; the wait below only
     // guards against a slow boot, whose line and the shell's echo would interleave.
-    let lease = regex::Regex::new(r"dhcp: lease 10\.0\.2\.15/24 gw .* from 10\.0\.2\.2\r?\n")?;
+    let lease = regex::Regex::new(
+        r"dhcp: lease 10\.0\.2\.15/24 gw 10\.0\.2\.2 dns 10\.0\.2\.3 from 10\.0\.2\.2\r?\n",
+    )?;
     let end = Instant::now() + Duration::from_secs(30);
     while !lease.is_match(&q.output()) {
         if Instant::now() > end {

@@ -9,7 +9,7 @@
 pub mod wire;
 
 pub use abi::net::NetStat;
-pub use wire::{Ipv4, parse_endpoint, parse_ipv4};
+pub use wire::{Ipv4, looks_like_ipv4, parse_endpoint, parse_ipv4, parse_port};
 
 /// The address of the host (its 127.0.0.1) as QEMU's user network shows it to the guest.
 pub const HOST_ADDR: u32 = 0x0A00_0202;

@@ -71,3 +71,9 @@ pub fn halt(status: i32) -> ! {
 pub fn freemem() -> i32 {
     sys::freemem()
 }
+
+/// Bytes of the kernel heap in use (sockets, their buffers, open files): what a leak
+/// check compares besides free pages.
+pub fn heapused() -> usize {
+    sys::heapused()
+}

@@ -13,7 +13,7 @@
 pub use abi::errno::*;
 pub use abi::socket::*;
 
-use crate::net::wire::dns_query;
+use crate::net::wire::{dns_query, looks_like_ipv4};
 use crate::sys::syscall;
 use abi::syscall::*;
 use alloc::vec;
@@ -479,17 +479,50 @@ pub fn default_dns() -> Option<Endpoint> {
 
 /// The IPv4 address of `name`: a dotted quad as is, else an A query over UDP
 /// to `server` (default: the DHCP-offered one; EDESTADDRREQ if none). Errors:
-/// ENOENT (no such name), ENODATA (no A record), ETIMEDOUT, EINVAL (bad name or
-/// reply), or the socket's.
+/// ENOENT (no such name), ENODATA (no A record), ETIMEDOUT, EINVAL (a bad name,
+/// such as digits and dots that are no address: no server is asked), EIO (the
+/// server failed), or the socket's. [`lookup`] says the same in words.
 pub fn resolve(name: &str, server: Option<Endpoint>) -> Result<u32, Errno> {
     if let Some(a) = crate::parse_ipv4(name) {
         return Ok(a);
+    }
+    if looks_like_ipv4(name) {
+        return Err(EINVAL);
     }
     let server = server.or_else(default_dns).ok_or(EDESTADDRREQ)?;
     let fd = udp_socket()?;
     let r = ask(fd, name, server);
     crate::close(fd);
     r
+}
+
+/// A name [`resolve`] could not turn into an address, shown as a user reads it:
+/// `unknown host NAME`, `invalid address NAME`, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unresolved<'a> {
+    pub name: &'a str,
+    pub err: Errno,
+}
+
+impl core::fmt::Display for Unresolved<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = self.name;
+        match self.err {
+            EINVAL if looks_like_ipv4(name) => write!(f, "invalid address {name}"),
+            EINVAL => write!(f, "invalid host name {name}"),
+            ENOENT => write!(f, "unknown host {name}"),
+            ENODATA => write!(f, "no IPv4 address for {name}"),
+            EDESTADDRREQ => write!(f, "cannot look up {name}: no DNS server (no DHCP lease)"),
+            ETIMEDOUT => write!(f, "cannot look up {name}: the DNS server did not answer"),
+            EIO => write!(f, "cannot look up {name}: the DNS server failed"),
+            e => write!(f, "cannot look up {name}: {e}"),
+        }
+    }
+}
+
+/// [`resolve`], failing with what went wrong in words (for a program's message).
+pub fn lookup(name: &str, server: Option<Endpoint>) -> Result<u32, Unresolved<'_>> {
+    resolve(name, server).map_err(|err| Unresolved { name, err })
 }
 
 fn ask(fd: i32, name: &str, server: Endpoint) -> Result<u32, Errno> {
@@ -524,7 +557,7 @@ fn parse_a(id: u16, m: &[u8]) -> Option<Result<u32, Errno>> {
     match m[3] & 0x0f {
         0 => {}
         3 => return Some(Err(ENOENT)),
-        _ => return Some(Err(EINVAL)),
+        _ => return Some(Err(EIO)),
     }
     let qd = u16::from_be_bytes([m[4], m[5]]);
     let an = u16::from_be_bytes([m[6], m[7]]);

@@ -194,3 +194,8 @@ pub fn halt(status: i32) -> ! {
 pub fn freemem() -> i32 {
     call(SYS_FREEMEM, 0, 0, 0) as i32
 }
+
+/// Bytes of the kernel heap in use.
+pub fn heapused() -> usize {
+    call(SYS_HEAPUSED, 0, 0, 0) as usize
+}

@@ -44,6 +44,9 @@ pub struct NetStat {
     /// Packets dropped because their neighbour never answered ARP (or for room while
     /// waiting for it). Appended like dns_server.
     pub drop_unresolved: u64,
+    /// Bytes of the kernel heap in use (sockets and their buffers live there). Appended
+    /// like dns_server.
+    pub heap_used: u64,
 }
 
 /// `NetStat::flags`: the time fields are measured.
@@ -54,7 +57,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 2 * 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 3 * 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -89,6 +92,7 @@ impl NetStat {
         }
         b[152..160].copy_from_slice(&self.drop_martian.to_le_bytes());
         b[160..168].copy_from_slice(&self.drop_unresolved.to_le_bytes());
+        b[168..176].copy_from_slice(&self.heap_used.to_le_bytes());
         b
     }
 
@@ -123,6 +127,7 @@ impl NetStat {
             copy_ns: u64_at(15),
             drop_martian: u64_at(16),
             drop_unresolved: u64_at(17),
+            heap_used: u64_at(18),
         }
     }
 }
@@ -145,6 +150,7 @@ mod tests {
             copy_ns: 11,
             drop_martian: 12,
             drop_unresolved: 13,
+            heap_used: 14,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -159,6 +165,8 @@ mod tests {
         assert_eq!(&b[152..160], &12u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, drop_unresolved), 160);
         assert_eq!(&b[160..168], &13u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, heap_used), 168);
+        assert_eq!(&b[168..176], &14u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

@@ -44,6 +44,9 @@ pub const SYS_CONNECT: usize = 42;
 pub const SYS_NETTRACE: usize = 43;
 /// `netstat(struct netstat *)`: copy the network counters out (see `abi::net::NetStat`).
 pub const SYS_NETSTAT: usize = 44;
+/// `heapused()`: bytes of the kernel heap in use (sockets, buffers, open files), for leak
+/// checks and `free`; page counts miss what the heap holds.
+pub const SYS_HEAPUSED: usize = 45;
 
 // BSD sockets (xv6net). Unlike the calls above, these return -errno on failure
 // (`abi::errno`), never -1 alone; read/write/close/dup work on socket descriptors too.

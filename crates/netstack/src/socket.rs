@@ -110,7 +110,12 @@ pub(crate) struct Sockets {
 impl Sockets {
     pub(crate) fn new(mtu: usize, limits: SocketLimits, seed: u64) -> Sockets {
         Sockets {
-            set: SocketSet::new(alloc::vec![]),
+            // Room for every socket normal use can have at once (TCP ones, one per table
+            // entry, a few of the stack's own), so the set does not grow, and the heap in
+            // use stays the same, after a busy moment; beyond that it still grows.
+            set: SocketSet::new(alloc::vec::Vec::with_capacity(
+                limits.max_tcp + MAX_SOCKETS + 4,
+            )),
             table: SocketTable::new(mtu),
             tcp: TcpPool::new(limits),
             next_port: first_ephemeral(seed),

@@ -170,9 +170,11 @@ pub(crate) struct SocketTable {
 
 impl SocketTable {
     pub(crate) fn new(mtu: usize) -> Self {
+        // Both are bounded by MAX_SOCKETS: allocated once here, they never grow, so the
+        // heap in use does not depend on how many sockets were ever open at once.
         SocketTable {
-            slots: Vec::new(),
-            spare_udp: Vec::new(),
+            slots: Vec::with_capacity(MAX_SOCKETS),
+            spare_udp: Vec::with_capacity(MAX_SOCKETS),
             max_payload: mtu - 20 - 8,
         }
     }

@@ -21,6 +21,12 @@ pub fn heapinit(start: usize) {
     unsafe { HEAP.0.lock().init(start as *mut u8, HEAP_SIZE) };
 }
 
+/// Bytes of the heap in use now (what every live allocation took, rounded as the allocator
+/// rounds it): the leak checks compare it before and after, exactly.
+pub fn heap_used() -> usize {
+    HEAP.0.lock().used()
+}
+
 // SAFETY: Heap hands out disjoint, correctly aligned blocks; the spinlock serializes it.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -69,7 +69,12 @@ pub fn netinit() {
         irq,
         ring
     );
-    crate::println!("net: addr {}/{} gw {:?}", addr, prefix, config.gateway);
+    crate::println!(
+        "net: addr {}/{} gw {}",
+        addr,
+        prefix,
+        OrNone(config.gateway)
+    );
     let mut first_frames = FirstFrames::default();
     // DHCP by default, as a user expects, unless the command line set an address
     // (`net.ip=`) or asked for the device echo; `net.dhcp=0` keeps the static address.
@@ -128,15 +133,27 @@ fn wait_for_lease(
 }
 
 /// Prints the DHCP lease just acquired (or lost).
+/// An optional address as a user reads it: `10.0.2.2`, or `none`.
+struct OrNone(Option<Ipv4Addr>);
+
+impl core::fmt::Display for OrNone {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
 pub(super) fn print_lease(stack: &NetStack<Nic>) {
     match stack.dhcp_lease() {
         Some(l) => {
             crate::println!(
-                "dhcp: lease {}/{} gw {:?} dns {:?} from {}",
+                "dhcp: lease {}/{} gw {} dns {} from {}",
                 l.addr,
                 l.prefix_len,
-                l.gateway,
-                l.dns_servers.first(),
+                OrNone(l.gateway),
+                OrNone(l.dns_servers.first().copied()),
                 l.server
             );
         }

@@ -53,5 +53,6 @@ pub fn netstat() -> Result<NetStat, Errno> {
         stack_ns,
         copy_ns,
         drop_martian: c.drops.martian,
+        heap_used: crate::mm::heap::heap_used() as u64,
     })
 }

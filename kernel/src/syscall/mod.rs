@@ -127,6 +127,7 @@ pub fn syscall() {
         SYS_UPTIME_US => sysproc::sys_uptime_us(),
         SYS_HALT => sysproc::sys_halt(),
         SYS_FREEMEM => sysproc::sys_freemem(),
+        SYS_HEAPUSED => sysproc::sys_heapused(),
         _ => {
             let pid = p.inner.lock().pid;
             // SAFETY: the current process's own data, for this statement only.

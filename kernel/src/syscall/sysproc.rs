@@ -1,4 +1,4 @@
-//! Process system calls (xv6's sysproc.c), plus halt and freemem.
+//! Process system calls (xv6's sysproc.c), plus halt, freemem and heapused.
 
 use super::{SysResult, argaddr, argint};
 use crate::proc::{self, myproc};
@@ -63,6 +63,11 @@ pub fn sys_halt() -> SysResult {
 /// Free physical pages.
 pub fn sys_freemem() -> SysResult {
     Ok(crate::mm::kalloc::freepages())
+}
+
+/// Bytes of the kernel heap in use.
+pub fn sys_heapused() -> SysResult {
+    Ok(crate::mm::heap::heap_used())
 }
 
 /// uptime_us(): microseconds since boot (ping's round-trip times need more than ticks).

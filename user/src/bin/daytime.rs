@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+use ulib::net::parse_port;
 use ulib::socket as so;
 use ulib::*;
 
@@ -12,8 +13,22 @@ fn main(args: &[&str]) -> i32 {
         eprintln!("usage: daytime HOST [PORT]");
         return 2;
     }
-    let port = args.get(2).map_or(13, |p| atoi(p) as u16);
-    let fd = match so::resolve(args[1], None).and_then(|ip| so::tcp_connect((ip, port))) {
+    let port = match args.get(2).map(|p| (p, parse_port(p))) {
+        None => 13,
+        Some((_, Some(p))) => p,
+        Some((p, None)) => {
+            eprintln!("daytime: invalid port {}", p);
+            return 2;
+        }
+    };
+    let ip = match so::lookup(args[1], None) {
+        Ok(ip) => ip,
+        Err(e) => {
+            eprintln!("daytime: {}", e);
+            return 1;
+        }
+    };
+    let fd = match so::tcp_connect((ip, port)) {
         Ok(fd) => fd,
         Err(e) => {
             eprintln!("daytime: {}:{}: {}", args[1], port, e);

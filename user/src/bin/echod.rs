@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+use ulib::net::parse_port;
 use ulib::socket as so;
 use ulib::*;
 
@@ -18,7 +19,14 @@ fn echo(conn: i32) {
 
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
-    let port = args.get(1).map_or(7, |p| atoi(p) as u16);
+    let port = match args.get(1).map(|p| (p, parse_port(p))) {
+        None => 7,
+        Some((_, Some(p))) => p,
+        Some((p, None)) => {
+            eprintln!("echod: invalid port {}", p);
+            return 2;
+        }
+    };
     let fd = match so::tcp_socket()
         .and_then(|fd| so::bind(fd, (0, port)).map(|_| fd))
         .and_then(|fd| so::listen(fd, 2).map(|_| fd))

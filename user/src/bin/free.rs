@@ -1,4 +1,4 @@
-//! free: print the amount of free physical memory.
+//! free: print the amount of free physical memory and how much of the kernel heap is in use.
 #![no_std]
 #![no_main]
 
@@ -20,5 +20,6 @@ fn main(args: &[&str]) -> i32 {
         pages,
         pages as usize * PGSIZE / 1024
     );
+    println!("heap: {} bytes in use", heapused());
     0
 }

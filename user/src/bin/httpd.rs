@@ -15,7 +15,7 @@
 #![no_std]
 #![no_main]
 
-use ulib::net::Ipv4;
+use ulib::net::{Ipv4, parse_port};
 use ulib::socket as so;
 use ulib::*;
 
@@ -353,7 +353,14 @@ impl Conn {
 
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
-    let port = args.get(1).map_or(80, |p| atoi(p) as u16);
+    let port = match args.get(1).map(|p| (p, parse_port(p))) {
+        None => 80,
+        Some((_, Some(p))) => p,
+        Some((p, None)) => {
+            eprintln!("httpd: invalid port {}", p);
+            return 2;
+        }
+    };
     let listener = match so::tcp_socket()
         .and_then(|fd| so::bind(fd, (0, port)).map(|_| fd))
         .and_then(|fd| so::listen(fd, 8).map(|_| fd))

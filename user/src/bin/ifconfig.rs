@@ -42,6 +42,7 @@ fn main(args: &[&str]) -> i32 {
     println!("  rx {} frames {} bytes", s.rx_frames, s.rx_bytes);
     println!("  tx {} frames {} bytes", s.tx_frames, s.tx_bytes);
     println!("  interrupts {}", s.interrupts);
+    println!("  heap {} bytes in use", s.heap_used);
     println!(
         "  drops: malformed {} unsupported {} not-for-us {} no-socket {}",
         s.drop_malformed, s.drop_unsupported, s.drop_not_for_us, s.drop_no_socket

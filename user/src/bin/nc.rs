@@ -7,6 +7,7 @@
 #![no_std]
 #![no_main]
 
+use ulib::net::parse_port;
 use ulib::socket as so;
 use ulib::*;
 
@@ -77,7 +78,10 @@ fn setup(args: &[&str]) -> Result<Session, i32> {
         let [port] = rest[..] else {
             return Err(usage());
         };
-        let port = atoi(port) as u16;
+        let Some(port) = parse_port(port) else {
+            eprintln!("nc: invalid port {}", port);
+            return Err(2);
+        };
         let fd = open().map_err(|e| fail("socket", e))?;
         so::bind(fd, (0, port)).map_err(|e| fail("bind", e))?;
         if udp {
@@ -106,9 +110,16 @@ fn setup(args: &[&str]) -> Result<Session, i32> {
         let [host, port] = rest[..] else {
             return Err(usage());
         };
-        let ip = so::resolve(host, None).map_err(|e| fail(host, e))?;
+        let Some(port) = parse_port(port) else {
+            eprintln!("nc: invalid port {}", port);
+            return Err(2);
+        };
+        let ip = so::lookup(host, None).map_err(|e| {
+            eprintln!("nc: {}", e);
+            1
+        })?;
         let fd = open().map_err(|e| fail("socket", e))?;
-        so::connect(fd, (ip, atoi(port) as u16)).map_err(|e| fail("connect", e))?;
+        so::connect(fd, (ip, port)).map_err(|e| fail("connect", e))?;
         Ok(Session {
             fd,
             udp,

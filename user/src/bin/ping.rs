@@ -77,10 +77,10 @@ fn main(args: &[&str]) -> i32 {
         i += 1;
     }
     let Some(host) = host else { return usage() };
-    let ip = match so::resolve(host, None) {
+    let ip = match so::lookup(host, None) {
         Ok(ip) => ip,
         Err(e) => {
-            eprintln!("ping: {}: {}", host, e);
+            eprintln!("ping: {}", e);
             return 2;
         }
     };

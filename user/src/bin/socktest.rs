@@ -4,12 +4,15 @@
 //!   (PART 1..=6 runs one group: UDP calls, poll, descriptors, TCP, EMFILE, and
 //!   recvmmsg/sendmmsg/SO_RCVBUF).
 //! - `socktest cycles IP PORT N`: N connect/close cycles (and N UDP and listener
-//!   open/close cycles); free pages must be the same before and after.
+//!   open/close cycles); free pages and kernel heap bytes in use must be the same
+//!   before and after.
 //! - `socktest tx IP PORT BYTES`: connects and sends BYTES of the test pattern.
 //! - `socktest sink PORT`: accepts one connection, reads it to the end, answers
 //!   "received N sum HEX\n" and closes.
 //! - `socktest reset IP PORT`: connects, sends, and reports how the wait for an answer ends.
 //! - `socktest sum FILE`: size and checksum of a file.
+//! - `socktest status PROG [ARGS...]`: runs PROG and prints its exit status (the shell
+//!   shows none), so a test can check that a failing program says so.
 //!
 //! The checksum is 32-bit FNV-1a; the pattern's byte i is `(i * 7 + i / 4093) as u8`.
 #![no_std]
@@ -448,6 +451,26 @@ fn mmsg_bad(c: &mut Checker) {
     close(u);
 }
 
+/// Looks (100 ms apart) for the heap to come back to its size before the cycles.
+const HEAP_SETTLE_TRIES: usize = 50;
+
+/// The kernel heap in use once the last closed connections have finished their FIN
+/// handshakes (orphans free their buffers then): the same for 500 ms, or after 5 s.
+fn settled_heap() -> usize {
+    let mut last = heapused();
+    let mut same = 0;
+    for _ in 0..HEAP_SETTLE_TRIES {
+        so::sleep_ms(100);
+        let now = heapused();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+        if same == 5 {
+            break;
+        }
+    }
+    last
+}
+
 fn cycles(ip: u32, port: u16, n: usize) -> i32 {
     // Each descriptor is closed whatever happens, so that a retry leaks nothing.
     let one = |i: usize| -> Result<(), Errno> {
@@ -490,24 +513,40 @@ fn cycles(ip: u32, port: u16, n: usize) -> i32 {
             return 1;
         }
     }
-    let before = freemem();
+    let before = (freemem(), settled_heap());
     for i in 0..n {
         if let Err(e) = one(i) {
             println!("socktest cycles: cycle {}: {}", i, e);
             return 1;
         }
     }
-    let after = freemem();
+    let pages_after = freemem();
+    let mut heap_after = settled_heap();
+    for _ in 0..HEAP_SETTLE_TRIES {
+        if heap_after == before.1 {
+            break;
+        }
+        so::sleep_ms(100);
+        heap_after = heapused();
+    }
+    let after = (pages_after, heap_after);
     println!(
         "socktest cycles: {} cycles, free pages {} before, {} after",
-        n, before, after
+        n, before.0, after.0
     );
-    if before == after {
-        println!("socktest cycles: OK");
-        0
-    } else {
+    println!(
+        "socktest cycles: kernel heap {} bytes in use before, {} after",
+        before.1, after.1
+    );
+    if before.0 != after.0 {
         println!("socktest cycles: FAILED (pages leaked)");
         1
+    } else if before.1 != after.1 {
+        println!("socktest cycles: FAILED (kernel heap leaked)");
+        1
+    } else {
+        println!("socktest cycles: OK");
+        0
     }
 }
 
@@ -626,6 +665,27 @@ fn sum(path: &str) -> i32 {
     0
 }
 
+/// Runs `prog` with `argv` (argv[0] its name) and prints how it exited.
+fn status(prog: &str, argv: &[&str]) -> i32 {
+    let pid = fork();
+    if pid < 0 {
+        println!("socktest status: fork failed");
+        return 1;
+    }
+    if pid == 0 {
+        exec(prog, argv);
+        println!("socktest status: exec {} failed", prog);
+        exit(127);
+    }
+    let mut st = 0;
+    if wait(Some(&mut st)) != pid {
+        println!("socktest status: wait failed");
+        return 1;
+    }
+    println!("socktest status: {} exited {}", prog, st);
+    0
+}
+
 #[unsafe(no_mangle)]
 fn main(args: &[&str]) -> i32 {
     let ip = |s: &str| parse_ipv4(s).unwrap_or(0);
@@ -638,9 +698,10 @@ fn main(args: &[&str]) -> i32 {
         ["sink", p] => sink(num(p) as u16),
         ["reset", a, p] => reset(ip(a), num(p) as u16),
         ["sum", f] => sum(f),
+        ["status", prog, ..] => status(prog, &args[2..]),
         _ => {
             eprintln!(
-                "usage: socktest bad | cycles IP PORT N | tx IP PORT BYTES | sink PORT | reset IP PORT | sum FILE"
+                "usage: socktest bad | cycles IP PORT N | tx IP PORT BYTES | sink PORT | reset IP PORT | sum FILE | status PROG [ARGS...]"
             );
             2
         }

@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+use ulib::net::parse_port;
 use ulib::socket as so;
 use ulib::*;
 
@@ -21,7 +22,7 @@ fn parse_url(url: &str) -> Option<(&str, u16, &str)> {
         None => (rest, "/"),
     };
     let (host, port) = match hostport.split_once(':') {
-        Some((h, p)) => (h, p.parse().ok()?),
+        Some((h, p)) => (h, parse_port(p)?),
         None => (hostport, 80),
     };
     (!host.is_empty()).then_some((host, port, path))
@@ -55,7 +56,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn fetch(host: &str, port: u16, path: &str, out: &str) -> Result<bool, String> {
-    let ip = so::resolve(host, None).map_err(|e| format!("{}: {}", host, e))?;
+    let ip = so::lookup(host, None).map_err(|e| e.to_string())?;
     let fd = so::tcp_connect((ip, port)).map_err(|e| format!("connect: {}", e))?;
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: xv6net-wget\r\nConnection: close\r\n\r\n",

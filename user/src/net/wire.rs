@@ -26,6 +26,20 @@ pub fn parse_ipv4(s: &str) -> Option<u32> {
     (parts == 4).then_some(addr)
 }
 
+/// Whether `s` is meant as an address rather than a name: only digits and dots (no top-level
+/// domain is all digits), so "256.1.1.1" is a bad address, never a name to look up.
+pub fn looks_like_ipv4(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+}
+
+/// A port number as a user writes it: 1 to 65535, digits only.
+pub fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok().filter(|&p| p != 0)
+}
+
 /// Parses "IP:PORT" (for example "10.0.2.2:25053") into (address, port).
 pub fn parse_endpoint(s: &str) -> Option<(u32, u16)> {
     let (ip, port) = s.split_once(':')?;

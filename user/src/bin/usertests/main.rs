@@ -3,7 +3,8 @@
 //! The driver owns the test tables and the protocol graders match: `usertests starting`, then
 //! `test NAME: ` and `OK` or `FAILED` per test, `usertests slow tests starting`, and finally
 //! `ALL TESTS PASSED` or `SOME TESTS FAILED`. Each test runs in a forked child; exit status 0
-//! is a pass. `countfree()` before and after the run catches leaked physical pages.
+//! is a pass. `countfree()` before and after the run catches leaked physical pages, and
+//! `heapused()` (exactly equal) leaked kernel heap.
 //!
 //! Usage: `usertests [-c] [-C] [-q] [testname]` (`-q` quick tests only, `-c` loop until a
 //! failure, `-C` loop forever ignoring failures, `testname` runs just that test).
@@ -155,6 +156,7 @@ fn drivetests(quick: bool, repeat: Repeat, justone: Option<&str>) -> bool {
     loop {
         println!("usertests starting");
         let free0 = countfree();
+        let heap0 = heapused();
         if !runtests(QUICK, justone, repeat) && repeat != Repeat::Forever {
             return false;
         }
@@ -171,6 +173,17 @@ fn drivetests(quick: bool, repeat: Repeat, justone: Option<&str>) -> bool {
             println!(
                 "FAILED -- lost some free pages {} (out of {})",
                 free1, free0
+            );
+            if repeat != Repeat::Forever {
+                return false;
+            }
+        }
+        // Open files, pipes and sockets live in the kernel heap, which page counts miss.
+        let heap1 = heapused();
+        if heap1 != heap0 {
+            println!(
+                "FAILED -- kernel heap in use went from {} to {} bytes",
+                heap0, heap1
             );
             if repeat != Repeat::Forever {
                 return false;
