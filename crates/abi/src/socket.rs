@@ -34,6 +34,10 @@ pub const SHUT_RDWR: i32 = 2;
 /// `EAGAIN`.
 pub const SOL_SOCKET: i32 = 1;
 pub const SO_ERROR: i32 = 4;
+/// `SO_KEEPALIVE` (an `i32`, non-zero = on): probe a TCP connection that stays idle and
+/// drop it (`ETIMEDOUT`) when the peer is gone. Off by default: an idle connection then
+/// lives for ever, as on Linux. Timeouts: docs/tcp.md.
+pub const SO_KEEPALIVE: i32 = 9;
 pub const SO_RCVTIMEO: i32 = 20;
 /// `IPPROTO_TCP` level: `TCP_NODELAY` (an `i32`, non-zero = on) sends small segments at
 /// once instead of holding them until earlier data is acknowledged (Nagle's algorithm).
