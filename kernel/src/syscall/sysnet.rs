@@ -256,13 +256,14 @@ fn sockaddr_of(which: fn(&BsdSock) -> Result<SocketAddrV4, Errno>) -> SysResult 
     write_sockaddr(argaddr(1), argaddr(2), a).map(|()| 0)
 }
 
-/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms) and
-/// IPPROTO_TCP/TCP_NODELAY (i32, non-zero = on).
+/// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms),
+/// SOL_SOCKET/SO_KEEPALIVE and IPPROTO_TCP/TCP_NODELAY (i32, non-zero = on).
 pub fn sys_setsockopt() -> SysResult {
     let f = argsock(0)?;
     let s = sock(&f);
     match (argint(1), argint(2)) {
         (IPPROTO_TCP, TCP_NODELAY) => s.set_nodelay(read_optval(argaddr(3), argint(4))? != 0)?,
+        (SOL_SOCKET, SO_KEEPALIVE) => s.set_keepalive(read_optval(argaddr(3), argint(4))? != 0)?,
         (SOL_SOCKET, SO_RCVTIMEO) => {
             let ms = read_optval(argaddr(3), argint(4))?;
             s.rcvtimeo_ms.store(ms, Ordering::Relaxed)
@@ -273,7 +274,7 @@ pub fn sys_setsockopt() -> SysResult {
 }
 
 /// getsockopt(fd, level, name, value*, len*): SO_ERROR (i32, cleared),
-/// SO_RCVTIMEO (u32 ms) and TCP_NODELAY (i32).
+/// SO_RCVTIMEO (u32 ms), SO_KEEPALIVE and TCP_NODELAY (i32).
 pub fn sys_getsockopt() -> SysResult {
     let f = argsock(0)?;
     if read_i32(argaddr(4))? < 4 {
@@ -284,6 +285,7 @@ pub fn sys_getsockopt() -> SysResult {
         (SOL_SOCKET, SO_ERROR) => s.take_error()?.map_or(0, |e| e.code() as u32),
         (SOL_SOCKET, SO_RCVTIMEO) => s.rcvtimeo_ms.load(Ordering::Relaxed),
         (IPPROTO_TCP, TCP_NODELAY) => u32::from(s.nodelay()?),
+        (SOL_SOCKET, SO_KEEPALIVE) => u32::from(s.keepalive()?),
         _ => return Err(ENOPROTOOPT),
     };
     write_i32(argaddr(3), v as i32)?;
