@@ -20,9 +20,13 @@
 //! A dropped frame stops at the step that rejects it and is counted there.
 //! A TCP segment that no socket takes is counted `NoSocket` but still given
 //! to smoltcp, which answers it with a RST (that is how `connect` learns
-//! "refused"); a SYN for a listener whose backlog is all busy waits (a copy,
-//! in `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
-//! then is dropped (`QueueFull`) and left to the client's retry.
+//! "refused"). A SYN for a listener whose backlog is all busy replaces a
+//! half-open connection that may go (a spoofed peer's: see `Tcp::make_room`,
+//! and `Heard` for who counts as live), or else waits (a copy, in
+//! `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
+//! then is dropped (`QueueFull`) and left to the client's retry. A RST or SYN
+//! that a blind attacker could have sent on a connection is not delivered but
+//! answered with a challenge ACK (`blind.rs`). docs/tcp.md has the timeouts.
 //!
 //! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
@@ -125,9 +129,6 @@ struct Core {
     syn_wait: SynWait,
     /// Neighbours that spoke ARP to us lately: live hosts, not spoofed sources.
     heard: Heard,
-    /// Where a blind RST or SYN is rewritten into the segment that makes
-    /// smoltcp send a challenge ACK (`blind.rs`).
-    challenge: [u8; CHALLENGE_LEN],
 }
 
 /// Neighbours heard from: the last few senders of ARP requests or replies to
@@ -232,7 +233,6 @@ impl<D: NetDevice> NetStack<D> {
             dhcp: Dhcp::new(),
             syn_wait: SynWait::new(),
             heard: Heard::new(),
-            challenge: [0; CHALLENGE_LEN],
         };
         core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
         NetStack { dev, core }
@@ -539,7 +539,7 @@ impl Core {
         seqs: crate::blind::Seqs,
         tx: &mut T,
     ) {
-        let mut buf = self.challenge;
+        let mut buf = [0; CHALLENGE_LEN];
         let Some(len) = challenge_frame(frame, seg, seqs, &mut buf) else {
             return;
         };

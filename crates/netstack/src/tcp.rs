@@ -12,6 +12,11 @@
 //!   smoltcp hands each SYN to one that is free. `try_accept` takes an
 //!   established one out and arms a fresh listener in its place. A SYN that
 //!   finds every listener busy waits for one for a while (`syn_wait.rs`).
+//! - A half-open connection whose peer does not complete the handshake is
+//!   dropped after [`HALF_OPEN_MS`], and one may be replaced sooner by a new
+//!   SYN ([`Tcp::make_room`]): spoofed SYNs cannot hold the backlog.
+//! - An idle connection lives for ever; only data left unacknowledged times
+//!   out, and `SO_KEEPALIVE` probes a silent peer ([`arm_timeout`]).
 //! - `close` sends what is still queued, then FIN, as on Linux; the smoltcp
 //!   socket becomes an orphan of the [`TcpPool`], which finishes it alone.
 //!   `abort` (a killed process) sends RST at once.
@@ -116,6 +121,8 @@ pub(crate) struct Tcp {
     nodelay: bool,
     /// `SO_KEEPALIVE`: probe an idle connection and drop it if the peer is gone.
     keepalive: bool,
+    /// When a poll first saw keep-alive on for this connection (see [`arm_timeout`]).
+    keepalive_since: Option<u64>,
 }
 
 /// Sets a connection's timeout and keep-alive. As on Linux, an idle connection
@@ -124,11 +131,15 @@ pub(crate) struct Tcp {
 /// from the last segment received (or from the first sent after an idle spell),
 /// so it is armed only while data waits for its acknowledgement (or with
 /// keep-alive, whose probes the peer answers).
-fn arm_timeout(s: &mut tcp::Socket, pool: &TcpPool, keepalive: bool) {
+///
+/// smoltcp's last-segment time may be long past when keep-alive is turned on,
+/// so the keep-alive timeout is armed only once keep-alive has been on for as
+/// long (`keepalive_timeout`): by then a live peer has answered a probe.
+fn arm_timeout(s: &mut tcp::Socket, pool: &TcpPool, keepalive: bool, keepalive_timeout: bool) {
     let limits = pool.limits();
     let timeout = if s.send_queue() > 0 {
         Some(limits.tcp_timeout_ms)
-    } else if keepalive {
+    } else if keepalive && keepalive_timeout {
         Some(KEEPALIVE_TIMEOUT_MS)
     } else {
         None
@@ -162,6 +173,7 @@ impl Tcp {
             shut_rd: false,
             nodelay: false,
             keepalive: false,
+            keepalive_since: None,
         }
     }
 
@@ -237,6 +249,9 @@ impl Tcp {
     }
 
     pub(crate) fn set_keepalive(&mut self, on: bool) {
+        if !on {
+            self.keepalive_since = None;
+        }
         self.keepalive = on;
     }
 
@@ -319,7 +334,10 @@ impl Tcp {
                 want,
             } => (local, backlog, want),
             TcpState::Connected { handle, .. } => {
-                arm_timeout(sockets.get_mut::<tcp::Socket>(*handle), pool, keepalive);
+                let since = keepalive.then(|| *self.keepalive_since.get_or_insert(now));
+                let armed = since.is_some_and(|t| now.saturating_sub(t) >= KEEPALIVE_TIMEOUT_MS);
+                let s = sockets.get_mut::<tcp::Socket>(*handle);
+                arm_timeout(s, pool, keepalive, armed);
                 return;
             }
             _ => return,
@@ -497,7 +515,7 @@ impl TcpSocket<'_> {
             backlog.push(Slot::new(fresh));
         }
         let s = sockets.get_mut::<tcp::Socket>(handle);
-        arm_timeout(s, self.pool, keepalive);
+        arm_timeout(s, self.pool, keepalive, false);
         let (local, remote) = (s.local_endpoint(), s.remote_endpoint());
         let (local, remote) = (
             v4(local.expect("established")),
@@ -515,6 +533,7 @@ impl TcpSocket<'_> {
             shut_rd: false,
             nodelay,
             keepalive,
+            keepalive_since: None,
         };
         Ok((tcp, remote))
     }
@@ -632,7 +651,7 @@ impl TcpSocket<'_> {
                         self.pool.free(self.sockets, handle);
                     }
                     state => {
-                        arm_timeout(s, self.pool, t.keepalive);
+                        arm_timeout(s, self.pool, t.keepalive, false);
                         let local = s.local_endpoint().map_or(local, v4);
                         t.state = TcpState::Connected {
                             handle,

@@ -142,6 +142,17 @@ fn keepalive_is_an_option_that_probes_and_finds_dead_peers() {
     assert_eq!(result, Err(ETIMEDOUT));
 }
 
+#[test]
+fn keepalive_turned_on_after_a_long_silence_does_not_end_a_live_connection() {
+    let mut net = Net::new();
+    let (c, s) = connection(&mut net);
+    idle(&mut net, 2_000_000);
+    net.guest.bsd().set_keepalive(c, true).unwrap();
+    idle(&mut net, 1_000_000);
+    still_works(&mut net, c, s);
+    assert_eq!(net.guest.bsd().take_error(c), Ok(None));
+}
+
 /// A segment from the host to the guest's connection `c`, as an attacker would forge it.
 fn forged(net: &mut Net, c: SocketId, control: TcpControl, seq: u32, ack: Option<u32>) -> Vec<u8> {
     let guest = net.guest.bsd().local_addr(c).unwrap();
