@@ -450,7 +450,9 @@ impl Core {
         let now_ms = millis(now);
         match classify(frame, &self.host) {
             Ok(Verdict::Stack) => {
-                // An ARP request or reply to us, from an address on our subnet.
+                // An ARP request or reply to us, from an address on our subnet:
+                // the sender protocol address follows the Ethernet header (14)
+                // and 14 bytes of ARP.
                 if let Some(&[0x08, 0x06]) = frame.get(12..14)
                     && let Some(sender) = frame.get(28..32)
                 {
