@@ -211,6 +211,23 @@ pub fn getpeername(fd: i32) -> Result<Endpoint, Errno> {
     name_call(SYS_GETPEERNAME, fd)
 }
 
+/// `SO_KEEPALIVE`: probe a connection that stays idle, and drop it when the peer is gone.
+pub fn set_keepalive(fd: i32, on: bool) -> Result<(), Errno> {
+    let v = i32::from(on).to_le_bytes();
+    call6(
+        SYS_SETSOCKOPT,
+        [
+            fd as usize,
+            SOL_SOCKET as usize,
+            SO_KEEPALIVE as usize,
+            v.as_ptr() as usize,
+            4,
+            0,
+        ],
+    )
+    .map(drop)
+}
+
 /// `TCP_NODELAY`: send small writes at once rather than wait for the ACK of earlier data.
 pub fn set_nodelay(fd: i32, on: bool) -> Result<(), Errno> {
     let v = i32::from(on).to_le_bytes();

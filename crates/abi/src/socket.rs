@@ -34,6 +34,10 @@ pub const SHUT_RDWR: i32 = 2;
 /// `EAGAIN`.
 pub const SOL_SOCKET: i32 = 1;
 pub const SO_ERROR: i32 = 4;
+/// `SO_KEEPALIVE` (an `i32`, non-zero = on): probe a TCP connection that stays idle and
+/// drop it (`ETIMEDOUT`) when the peer is gone. Off by default: an idle connection then
+/// lives for ever, as on Linux. Timeouts: docs/tcp.md.
+pub const SO_KEEPALIVE: i32 = 9;
 pub const SO_RCVTIMEO: i32 = 20;
 /// `SO_RCVBUF` (an `i32` of bytes), UDP sockets only: the receive queue's capacity. Each
 /// queued datagram counts as a full frame's payload (1472 bytes) whatever its size, so

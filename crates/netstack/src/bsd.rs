@@ -388,6 +388,28 @@ impl Bsd<'_> {
         }
     }
 
+    /// `SO_KEEPALIVE` on or off (see `tcp.rs` for the probe interval and
+    /// timeout); `EOPNOTSUPP` on a datagram socket. Takes effect at the next poll.
+    pub fn set_keepalive(&mut self, id: SocketId, on: bool) -> Result<(), Errno> {
+        match self.sockets.table_mut().entry_mut(id) {
+            Some(Entry::Tcp(t)) => {
+                t.set_keepalive(on);
+                Ok(())
+            }
+            Some(Entry::Dgram(_)) => Err(EOPNOTSUPP),
+            _ => Err(EBADF),
+        }
+    }
+
+    /// Whether `SO_KEEPALIVE` is on.
+    pub fn keepalive(&mut self, id: SocketId) -> Result<bool, Errno> {
+        match self.sockets.table().entry(id) {
+            Entry::Tcp(t) => Ok(t.keepalive()),
+            Entry::Dgram(_) => Err(EOPNOTSUPP),
+            _ => Err(EBADF),
+        }
+    }
+
     /// `SO_ERROR`: the pending error, cleared.
     pub fn take_error(&mut self, id: SocketId) -> Result<Option<Errno>, Errno> {
         self.op(id, |b, _| {

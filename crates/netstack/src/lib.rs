@@ -47,6 +47,7 @@
 
 extern crate alloc;
 
+mod blind;
 pub mod bootargs;
 pub mod bsd;
 mod classify;

@@ -17,6 +17,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::{icmp, tcp as smol_tcp, udp};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
+use crate::blind::{Check, SeqFields};
 use crate::classify::Segment;
 use crate::counters::DropReason;
 use crate::dgram::{self, Dgram, Proto, new_inbox};
@@ -401,6 +402,40 @@ impl Sockets {
             .any(|e| matches!(e, Entry::Tcp(t) if t.listens_on(port)))
     }
 
+    /// A SYN from `src` to `port` found the listener's backlog busy: replaces a
+    /// half-open connection if one may be (see [`Tcp::make_room`]).
+    pub(crate) fn tcp_make_room(
+        &mut self,
+        port: u16,
+        src: Ipv4Address,
+        now: u64,
+        heard: impl Fn(Ipv4Address) -> bool,
+    ) -> bool {
+        let (set, pool) = (&mut self.set, &mut self.tcp);
+        self.table.entries_mut().any(|e| match e {
+            Entry::Tcp(t) if t.listens_on(port) => t.make_room(pool, set, src, now, &heard),
+            _ => false,
+        })
+    }
+
+    /// What to do with `seg` (for socket `handle`) before smoltcp sees it: a
+    /// blind RST or SYN is not delivered (see `blind.rs`).
+    pub(crate) fn tcp_check(
+        &self,
+        handle: SocketHandle,
+        seg: &Segment,
+        fields: SeqFields,
+    ) -> Check {
+        let s = self.set.get::<smol_tcp::Socket>(handle);
+        let window = s.recv_capacity() - s.recv_queue();
+        self.tcp.seqs.check(handle, s.state(), seg, fields, window)
+    }
+
+    /// Bytes waiting to be read on smoltcp socket `handle`.
+    pub(crate) fn tcp_recv_queue(&self, handle: SocketHandle) -> usize {
+        self.set.get::<smol_tcp::Socket>(handle).recv_queue()
+    }
+
     /// Admission of a UDP datagram; see [`SocketTable::admit_udp`].
     pub(crate) fn admit_udp(
         &mut self,
@@ -458,15 +493,26 @@ impl Sockets {
     }
 
     /// After smoltcp processed a segment for smoltcp socket `handle`, which
-    /// was in state `before`: a RST that closed a connection is an error for
+    /// was in state `before` with `queued` bytes to read: follows its
+    /// sequence numbers, and a RST that closed a connection is an error for
     /// its owner.
     pub(crate) fn after_segment(
         &mut self,
         handle: SocketHandle,
         before: smol_tcp::State,
-        rst: bool,
+        seg: &Segment,
+        fields: Option<SeqFields>,
+        queued: usize,
     ) {
-        let after = self.set.get::<smol_tcp::Socket>(handle).state();
+        let s = self.set.get::<smol_tcp::Socket>(handle);
+        let after = s.state();
+        if let Some(fields) = fields {
+            let growth = s.recv_queue().saturating_sub(queued);
+            self.tcp
+                .seqs
+                .after(handle, before, after, fields, seg.syn, growth);
+        }
+        let rst = seg.rst;
         if after != smol_tcp::State::Closed || before == smol_tcp::State::Closed {
             return;
         }
@@ -479,12 +525,13 @@ impl Sockets {
         }
     }
 
-    /// Before egress, once per poll: re-arm listeners, drain orphans and abort
-    /// those past their deadline.
+    /// Before egress, once per poll: re-arm listeners (and drop half-open
+    /// connections that waited too long), arm connections' timeouts, drain
+    /// orphans and abort those past their deadline.
     pub(crate) fn tcp_housekeeping(&mut self, now: u64) {
         for entry in self.table.entries_mut() {
             if let Entry::Tcp(t) = entry {
-                t.tend_listener(&mut self.tcp, &mut self.set);
+                t.tend(&mut self.tcp, &mut self.set, now);
             }
         }
         self.tcp.tend_orphans(&mut self.set, now);

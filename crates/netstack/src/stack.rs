@@ -20,9 +20,13 @@
 //! A dropped frame stops at the step that rejects it and is counted there.
 //! A TCP segment that no socket takes is counted `NoSocket` but still given
 //! to smoltcp, which answers it with a RST (that is how `connect` learns
-//! "refused"); a SYN for a listener whose backlog is all busy waits (a copy,
-//! in `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
-//! then is dropped (`QueueFull`) and left to the client's retry.
+//! "refused"). A SYN for a listener whose backlog is all busy replaces a
+//! half-open connection that may go (a spoofed peer's: see `Tcp::make_room`,
+//! and `Heard` for who counts as live), or else waits (a copy, in
+//! `syn_wait.rs`) until `accept` frees a listener, for a few seconds at most,
+//! then is dropped (`QueueFull`) and left to the client's retry. A RST or SYN
+//! that a blind attacker could have sent on a connection is not delivered but
+//! answered with a challenge ACK (`blind.rs`). docs/tcp.md has the timeouts.
 //!
 //! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
@@ -38,6 +42,7 @@ use smoltcp::wire::{
     Ipv4Address, Ipv4Cidr,
 };
 
+use crate::blind::{CHALLENGE_LEN, Check, SeqFields, challenge_frame};
 use crate::bsd::Bsd;
 use crate::classify::{ETH_HEADER_LEN, Host, Verdict, classify};
 use crate::counters::{Counters, DropReason};
@@ -130,6 +135,65 @@ struct Core {
     syn_wait: SynWait,
     /// A waiting frame, copied out to be delivered again (one frame long).
     replay: Vec<u8>,
+    /// Neighbours that spoke ARP to us lately: live hosts, not spoofed sources.
+    heard: Heard,
+}
+
+/// Neighbours heard from: the last few senders of ARP requests or replies to
+/// us, with when. A SYN from one of them is from a live host, so a flood of
+/// SYNs from spoofed, silent addresses must make way for it.
+struct Heard {
+    recent: [(Ipv4Address, u64); HEARD_SLOTS],
+    next: usize,
+}
+
+/// Neighbours [`Heard`] remembers.
+const HEARD_SLOTS: usize = 16;
+/// How long a neighbour counts as heard after its last ARP.
+const HEARD_MS: u64 = 600_000;
+
+impl Heard {
+    fn new() -> Heard {
+        Heard {
+            recent: [(Ipv4Address::UNSPECIFIED, 0); HEARD_SLOTS],
+            next: 0,
+        }
+    }
+
+    fn note(&mut self, ip: Ipv4Address, now_ms: u64) {
+        let slot = match self.recent.iter().position(|&(a, _)| a == ip) {
+            Some(i) => i,
+            None => {
+                let i = self.next;
+                self.next = (i + 1) % HEARD_SLOTS;
+                i
+            }
+        };
+        self.recent[slot] = (ip, now_ms + HEARD_MS);
+    }
+
+    /// Whether the next hop towards `ip` was heard from.
+    fn next_hop(
+        &self,
+        host: &Host,
+        gateway: Option<Ipv4Address>,
+        ip: Ipv4Address,
+        now_ms: u64,
+    ) -> bool {
+        let hop = match host.ip {
+            Some(cidr) if !cidr.contains_addr(&ip) => gateway,
+            _ => Some(ip),
+        };
+        hop.is_some_and(|hop| self.contains(hop, now_ms))
+    }
+
+    fn contains(&self, ip: Ipv4Address, now_ms: u64) -> bool {
+        !ip.is_unspecified()
+            && self
+                .recent
+                .iter()
+                .any(|&(a, until)| a == ip && now_ms < until)
+    }
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -178,6 +242,7 @@ impl<D: NetDevice> NetStack<D> {
             dhcp: Dhcp::new(),
             syn_wait: SynWait::new(),
             replay: Vec::with_capacity(ETH_HEADER_LEN + mtu),
+            heard: Heard::new(),
         };
         core.set_ipv4(Some((config.addr, config.prefix_len)), config.gateway);
         NetStack { dev, core }
@@ -449,8 +514,19 @@ impl Core {
         }
         let refreshes = self.refreshes(frame, verdict);
         let sockets = &mut self.sockets;
+        let now_ms = millis(now);
         match verdict {
-            Ok(Verdict::Stack) => {}
+            Ok(Verdict::Stack) => {
+                // An ARP request or reply to us, from an address on our subnet (and let
+                // through by arp_in): the sender protocol address follows the Ethernet
+                // header (14) and 14 bytes of ARP.
+                if let Some(&[0x08, 0x06]) = frame.get(12..14)
+                    && let Some(sender) = frame.get(28..32)
+                {
+                    let sender = Ipv4Address::from_octets(sender.try_into().unwrap_or([0; 4]));
+                    self.heard.note(sender, now_ms);
+                }
+            }
             Ok(Verdict::Udp {
                 src,
                 src_port,
@@ -464,17 +540,45 @@ impl Core {
                 Ok(id) => receiver = id,
                 Err(reason) => return self.discard(reason),
             },
-            Ok(Verdict::Tcp(seg)) => match sockets.tcp_acceptor(&seg) {
-                Some(acceptor) => segment = Some((acceptor, seg.rst)),
-                None if seg.syn && !seg.ack && sockets.tcp_listening_on(seg.dst_port) => {
-                    if !self.syn_wait.hold(frame, &seg, millis(now)) {
-                        self.discard(DropReason::QueueFull);
+            Ok(Verdict::Tcp(seg)) => {
+                let fields = SeqFields::of(frame);
+                let mut acceptor = sockets.tcp_acceptor(&seg);
+                if acceptor.is_none()
+                    && seg.syn
+                    && !seg.ack
+                    && sockets.tcp_listening_on(seg.dst_port)
+                {
+                    // Every backlog socket is busy: replace a half-open
+                    // connection if one may go, else wait for a free one.
+                    let live = |ip| self.heard.next_hop(&self.host, self.gateway, ip, now_ms);
+                    if sockets.tcp_make_room(seg.dst_port, seg.src, now_ms, live) {
+                        acceptor = sockets.tcp_acceptor(&seg);
                     }
-                    return;
+                    if acceptor.is_none() {
+                        if !self.syn_wait.hold(frame, &seg, now_ms) {
+                            self.discard(DropReason::QueueFull);
+                        }
+                        return;
+                    }
                 }
-                // Counted, and still handed on: smoltcp answers with a RST.
-                None => self.discard(DropReason::NoSocket),
-            },
+                match (acceptor, fields) {
+                    (Some((handle, before)), Some(f)) => match sockets.tcp_check(handle, &seg, f) {
+                        Check::Deliver => {
+                            let queued = sockets.tcp_recv_queue(handle);
+                            segment = Some((handle, before, seg, fields, queued));
+                        }
+                        Check::Drop => return,
+                        Check::Challenge(seqs) => {
+                            return self.challenge(now, frame, &seg, seqs, tx);
+                        }
+                    },
+                    (Some((handle, before)), None) => {
+                        segment = Some((handle, before, seg, None, 0));
+                    }
+                    // Counted, and still handed on: smoltcp answers with a RST.
+                    (None, _) => self.discard(DropReason::NoSocket),
+                }
+            }
             Err(reason) => return self.discard(reason),
         }
         let mut phy = Phy {
@@ -491,8 +595,9 @@ impl Core {
         if let Some(id) = receiver {
             self.sockets.after_datagram(id);
         }
-        if let Some(((handle, before), rst)) = segment {
-            self.sockets.after_segment(handle, before, rst);
+        if let Some((handle, before, seg, fields, queued)) = segment {
+            self.sockets
+                .after_segment(handle, before, &seg, fields, queued);
         }
     }
 
@@ -608,6 +713,30 @@ impl Core {
         self.sockets.release_datagrams(ms);
     }
 
+    /// A blind RST or SYN on a connection: smoltcp sees, instead, a segment
+    /// it answers with a challenge ACK and otherwise ignores.
+    fn challenge<T: TxRing>(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        seg: &crate::classify::Segment,
+        seqs: crate::blind::Seqs,
+        tx: &mut T,
+    ) {
+        let mut buf = [0; CHALLENGE_LEN];
+        let Some(len) = challenge_frame(frame, seg, seqs, &mut buf) else {
+            return;
+        };
+        let mut phy = Phy {
+            rx: Some(&buf[..len]),
+            tx,
+            side: &mut self.side,
+            mtu: self.host.mtu,
+        };
+        self.iface
+            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+    }
+
     fn discard(&mut self, reason: DropReason) {
         self.side.counters.drops.add(reason);
         if let Some(out) = self.side.tracer.as_deref_mut() {
@@ -625,8 +754,15 @@ impl Core {
                 self.discard(DropReason::QueueFull);
                 continue;
             }
+            let now_ms = millis(now);
             let takes = match classify(frame, &self.host) {
-                Ok(Verdict::Tcp(seg)) => self.sockets.tcp_acceptor(&seg).is_some(),
+                Ok(Verdict::Tcp(seg)) => {
+                    let live = |ip| self.heard.next_hop(&self.host, self.gateway, ip, now_ms);
+                    self.sockets.tcp_acceptor(&seg).is_some()
+                        || self
+                            .sockets
+                            .tcp_make_room(seg.dst_port, seg.src, now_ms, live)
+                }
                 // The address changed (DHCP) since it arrived: let delivery judge it.
                 _ => true,
             };

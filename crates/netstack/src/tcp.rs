@@ -12,6 +12,11 @@
 //!   smoltcp hands each SYN to one that is free. `try_accept` takes an
 //!   established one out and arms a fresh listener in its place. A SYN that
 //!   finds every listener busy waits for one for a while (`syn_wait.rs`).
+//! - A half-open connection whose peer does not complete the handshake is
+//!   dropped after [`HALF_OPEN_MS`], and one may be replaced sooner by a new
+//!   SYN ([`Tcp::make_room`]): spoofed SYNs cannot hold the backlog.
+//! - An idle connection lives for ever; only data left unacknowledged times
+//!   out, and `SO_KEEPALIVE` probes a silent peer ([`arm_timeout`]).
 //! - `close` sends what is still queued, then FIN, as on Linux; the smoltcp
 //!   socket becomes an orphan of the [`TcpPool`], which finishes it alone.
 //!   `abort` (a killed process) sends RST at once.
@@ -43,7 +48,7 @@ enum TcpState {
     Listening {
         local: SocketAddrV4,
         /// The smoltcp sockets listening (or holding connections not yet accepted).
-        backlog: Vec<SocketHandle>,
+        backlog: Vec<Slot>,
         /// How many `backlog` should hold; fewer while the pool is exhausted.
         want: usize,
     },
@@ -68,6 +73,44 @@ enum TcpState {
     },
 }
 
+/// A backlog socket of a listener, and since when it has been half-open
+/// (SYN-RECEIVED), in the poll clock's milliseconds.
+#[derive(Clone, Copy)]
+struct Slot {
+    handle: SocketHandle,
+    half_open_since: Option<u64>,
+}
+
+impl Slot {
+    fn new(handle: SocketHandle) -> Slot {
+        Slot {
+            handle,
+            half_open_since: None,
+        }
+    }
+}
+
+/// A half-open connection whose peer has not completed the handshake this long is dropped
+/// (silently: the peer is most likely a spoofed address) and its listener re-armed. A SYN-ACK
+/// leaves at once and is retransmitted after 1 s, so a live peer has had two chances.
+pub const HALF_OPEN_MS: u64 = 3_000;
+/// A half-open connection from a peer not heard from on the link (no ARP from it) may be
+/// replaced by a new SYN once it is this old: long enough for any live LAN peer to answer
+/// the SYN-ACK, short enough that a flood of spoofed SYNs cannot hold the backlog.
+pub const SILENT_EVICT_MS: u64 = 100;
+/// A half-open connection from a peer heard from is replaced only after this long.
+pub const LIVE_EVICT_MS: u64 = 1_000;
+/// Most half-open connections one source address may hold on one listener before its own
+/// oldest is replaced first.
+pub const HALF_OPEN_PER_SOURCE: usize = 2;
+
+/// With `SO_KEEPALIVE`: a probe after this long without a segment from the peer, and again
+/// every interval while it stays silent.
+pub const KEEPALIVE_INTERVAL_MS: u64 = 75_000;
+/// With `SO_KEEPALIVE`: the connection is aborted (`ETIMEDOUT`) after this long without a
+/// segment from the peer: nine unanswered probes, as Linux's `tcp_keepalive_probes`.
+pub const KEEPALIVE_TIMEOUT_MS: u64 = 10 * KEEPALIVE_INTERVAL_MS;
+
 /// A TCP socket's entry in the socket table.
 pub(crate) struct Tcp {
     state: TcpState,
@@ -76,6 +119,39 @@ pub(crate) struct Tcp {
     shut_rd: bool,
     /// `TCP_NODELAY`: Nagle's algorithm off for this socket's sends.
     nodelay: bool,
+    /// `SO_KEEPALIVE`: probe an idle connection and drop it if the peer is gone.
+    keepalive: bool,
+    /// When a poll first saw keep-alive on for this connection (see [`arm_timeout`]).
+    keepalive_since: Option<u64>,
+}
+
+/// Sets a connection's timeout and keep-alive. As on Linux, an idle connection
+/// lives for ever unless `SO_KEEPALIVE` is on; one whose sent data stays
+/// unacknowledged for `tcp_timeout_ms` is aborted. smoltcp counts its timeout
+/// from the last segment received (or from the first sent after an idle spell),
+/// so it is armed only while data waits for its acknowledgement (or with
+/// keep-alive, whose probes the peer answers).
+///
+/// smoltcp's last-segment time may be long past when keep-alive is turned on,
+/// so the keep-alive timeout is armed only once keep-alive has been on for as
+/// long (`keepalive_timeout`): by then a live peer has answered a probe.
+fn arm_timeout(s: &mut tcp::Socket, pool: &TcpPool, keepalive: bool, keepalive_timeout: bool) {
+    let limits = pool.limits();
+    let timeout = if s.send_queue() > 0 {
+        Some(limits.tcp_timeout_ms)
+    } else if keepalive && keepalive_timeout {
+        Some(KEEPALIVE_TIMEOUT_MS)
+    } else {
+        None
+    };
+    let timeout = timeout.map(ms);
+    if s.timeout() != timeout {
+        s.set_timeout(timeout);
+    }
+    let interval = keepalive.then(|| ms(KEEPALIVE_INTERVAL_MS));
+    if s.keep_alive() != interval {
+        s.set_keep_alive(interval);
+    }
 }
 
 /// Whether a backlog socket holds a connection `try_accept` can hand out.
@@ -96,6 +172,8 @@ impl Tcp {
             error: None,
             shut_rd: false,
             nodelay: false,
+            keepalive: false,
+            keepalive_since: None,
         }
     }
 
@@ -166,6 +244,17 @@ impl Tcp {
         self.nodelay = on;
     }
 
+    pub(crate) fn keepalive(&self) -> bool {
+        self.keepalive
+    }
+
+    pub(crate) fn set_keepalive(&mut self, on: bool) {
+        if !on {
+            self.keepalive_since = None;
+        }
+        self.keepalive = on;
+    }
+
     /// The pending error, cleared (`SO_ERROR`).
     pub(crate) fn take_error(&mut self) -> Option<Errno> {
         self.error.take()
@@ -195,7 +284,7 @@ impl Tcp {
             TcpState::Listening { backlog, .. } => {
                 r.readable = backlog
                     .iter()
-                    .any(|&h| acceptable(sockets.get::<tcp::Socket>(h)));
+                    .any(|slot| acceptable(sockets.get::<tcp::Socket>(slot.handle)));
             }
             TcpState::Connecting { .. } => {}
             TcpState::Connected { handle, .. } => {
@@ -234,29 +323,111 @@ impl Tcp {
     }
 
     /// Once per poll, for a listener: re-arms the backlog sockets whose
-    /// connection died before it was accepted, and refills the backlog.
-    pub(crate) fn tend_listener(&mut self, pool: &mut TcpPool, sockets: &mut SocketSet<'static>) {
-        let TcpState::Listening {
-            local,
-            backlog,
-            want,
-        } = &mut self.state
-        else {
-            return;
+    /// connection died before it was accepted or stayed half-open too long,
+    /// and refills the backlog. For a connection: arms its timeout.
+    pub(crate) fn tend(&mut self, pool: &mut TcpPool, sockets: &mut SocketSet<'static>, now: u64) {
+        let keepalive = self.keepalive;
+        let (local, backlog, want) = match &mut self.state {
+            TcpState::Listening {
+                local,
+                backlog,
+                want,
+            } => (local, backlog, want),
+            TcpState::Connected { handle, .. } => {
+                let since = keepalive.then(|| *self.keepalive_since.get_or_insert(now));
+                let armed = since.is_some_and(|t| now.saturating_sub(t) >= KEEPALIVE_TIMEOUT_MS);
+                let s = sockets.get_mut::<tcp::Socket>(*handle);
+                arm_timeout(s, pool, keepalive, armed);
+                return;
+            }
+            _ => return,
         };
-        for &handle in backlog.iter() {
-            let s = sockets.get_mut::<tcp::Socket>(handle);
-            if !s.is_open() {
-                // A connection reset or timed out before it was accepted.
-                let _ = s.listen(listen_endpoint(*local));
+        for slot in backlog.iter_mut() {
+            let s = sockets.get_mut::<tcp::Socket>(slot.handle);
+            let mut rearm = !s.is_open();
+            if s.state() != S::SynReceived {
+                slot.half_open_since = None;
+            } else {
+                let since = *slot.half_open_since.get_or_insert(now);
+                // Dropped without a RST: the peer never answered, and a
+                // spoofed one must not make us ARP or send to it.
+                rearm |= now.saturating_sub(since) >= HALF_OPEN_MS;
+            }
+            if rearm {
+                // A connection reset, timed out or left half-open before it
+                // was accepted.
+                *slot = Slot::new(pool.relisten(sockets, slot.handle, *local));
             }
         }
         while backlog.len() < *want {
             match pool.add_listener(sockets, *local) {
-                Ok(handle) => backlog.push(handle),
+                Ok(handle) => backlog.push(Slot::new(handle)),
                 Err(_) => break,
             }
         }
+    }
+
+    /// A SYN from `src` found every backlog socket of this listener busy: frees
+    /// one holding a half-open connection, if one may be replaced, so that the
+    /// SYN can be delivered now; true if one was. Replaced first: the oldest of
+    /// `src`'s own when it holds [`HALF_OPEN_PER_SOURCE`] (after
+    /// [`SILENT_EVICT_MS`]: a host may open several connections at once), else the oldest from
+    /// a peer never heard from (`heard`), at once if `src` was heard from, else
+    /// after [`SILENT_EVICT_MS`], else the oldest after [`LIVE_EVICT_MS`].
+    pub(crate) fn make_room(
+        &mut self,
+        pool: &mut TcpPool,
+        sockets: &mut SocketSet<'static>,
+        src: Ipv4Addr,
+        now: u64,
+        heard: impl Fn(Ipv4Addr) -> bool,
+    ) -> bool {
+        let TcpState::Listening { local, backlog, .. } = &mut self.state else {
+            return false;
+        };
+        // (age, source) of backlog socket `i` if it is half-open.
+        let half_open = |sockets: &SocketSet<'static>, slot: &Slot| {
+            let s = sockets.get::<tcp::Socket>(slot.handle);
+            if s.state() != S::SynReceived {
+                return None;
+            }
+            let age = now.saturating_sub(slot.half_open_since.unwrap_or(now));
+            Some((age, *v4(s.remote_endpoint()?).ip()))
+        };
+        let oldest = |pick: &dyn Fn(u64, Ipv4Addr) -> bool| {
+            let mut best: Option<(u64, usize)> = None;
+            for (i, slot) in backlog.iter().enumerate() {
+                if let Some((age, peer)) = half_open(sockets, slot)
+                    && pick(age, peer)
+                    && best.is_none_or(|(a, _)| age > a)
+                {
+                    best = Some((age, i));
+                }
+            }
+            best.map(|(_, i)| i)
+        };
+        let own = backlog
+            .iter()
+            .filter(|slot| half_open(sockets, slot).is_some_and(|(_, peer)| peer == src))
+            .count();
+        let victim = if own >= HALF_OPEN_PER_SOURCE {
+            oldest(&|age, peer| age >= SILENT_EVICT_MS && peer == src)
+        } else {
+            None
+        }
+        // A live host's SYN replaces a silent peer's at once: that one's
+        // SYN-ACK could not even leave (its address does not answer ARP).
+        .or_else(|| {
+            let min_age = if heard(src) { 0 } else { SILENT_EVICT_MS };
+            oldest(&|age, peer| age >= min_age && !heard(peer))
+        })
+        .or_else(|| oldest(&|age, _| age >= LIVE_EVICT_MS));
+        let Some(i) = victim else {
+            return false;
+        };
+        // No RST: the peer is likely a spoofed address.
+        backlog[i] = Slot::new(pool.relisten(sockets, backlog[i].handle, *local));
+        true
     }
 
     /// Lets go of a TCP socket taken out of the table: gracefully (`close`)
@@ -266,7 +437,7 @@ impl Tcp {
             TcpState::Init | TcpState::Bound { .. } | TcpState::Closed { .. } => {}
             TcpState::Connecting { handle, .. } => pool.free(sockets, handle),
             TcpState::Listening { backlog, .. } => {
-                for handle in backlog {
+                for Slot { handle, .. } in backlog {
                     let s = sockets.get_mut::<tcp::Socket>(handle);
                     if s.is_active() {
                         // A connection nobody accepted: tell the peer.
@@ -306,7 +477,7 @@ impl TcpSocket<'_> {
         let mut listeners = Vec::with_capacity(want);
         for _ in 0..want {
             match self.pool.add_listener(self.sockets, local) {
-                Ok(handle) => listeners.push(handle),
+                Ok(handle) => listeners.push(Slot::new(handle)),
                 Err(_) => break,
             }
         }
@@ -325,26 +496,26 @@ impl TcpSocket<'_> {
     /// entry and its peer. `EAGAIN` if none waits; `ENFILE` if one does but
     /// the table is `full`.
     pub(crate) fn accept(&mut self, full: bool) -> Result<(Tcp, SocketAddrV4), Errno> {
-        // As in Linux, a connection inherits its listener's TCP_NODELAY.
-        let nodelay = self.t.nodelay;
+        // As in Linux, a connection inherits its listener's TCP_NODELAY and SO_KEEPALIVE.
+        let (nodelay, keepalive) = (self.t.nodelay, self.t.keepalive);
         let TcpState::Listening { local, backlog, .. } = &mut self.t.state else {
             return Err(EINVAL);
         };
         let sockets = &mut *self.sockets;
         let i = backlog
             .iter()
-            .position(|&h| acceptable(sockets.get::<tcp::Socket>(h)))
+            .position(|slot| acceptable(sockets.get::<tcp::Socket>(slot.handle)))
             .ok_or(EAGAIN)?;
         if full {
             return Err(ENFILE);
         }
-        let handle = backlog.swap_remove(i);
+        let handle = backlog.swap_remove(i).handle;
         // Re-arm; if the pool is exhausted, the next poll tries again.
         if let Ok(fresh) = self.pool.add_listener(sockets, *local) {
-            backlog.push(fresh);
+            backlog.push(Slot::new(fresh));
         }
         let s = sockets.get_mut::<tcp::Socket>(handle);
-        s.set_timeout(Some(ms(self.pool.limits().tcp_timeout_ms)));
+        arm_timeout(s, self.pool, keepalive, false);
         let (local, remote) = (s.local_endpoint(), s.remote_endpoint());
         let (local, remote) = (
             v4(local.expect("established")),
@@ -361,6 +532,8 @@ impl TcpSocket<'_> {
             error: None,
             shut_rd: false,
             nodelay,
+            keepalive,
+            keepalive_since: None,
         };
         Ok((tcp, remote))
     }
@@ -478,7 +651,7 @@ impl TcpSocket<'_> {
                         self.pool.free(self.sockets, handle);
                     }
                     state => {
-                        s.set_timeout(Some(ms(self.pool.limits().tcp_timeout_ms)));
+                        arm_timeout(s, self.pool, t.keepalive, false);
                         let local = s.local_endpoint().map_or(local, v4);
                         t.state = TcpState::Connected {
                             handle,

@@ -20,6 +20,7 @@ use smoltcp::socket::tcp::{self, State as S};
 use smoltcp::time::Duration;
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 
+use crate::blind::SeqTable;
 use crate::classify::Segment;
 
 /// Sizes, counts and timeouts of TCP sockets; part of [`crate::Config`].
@@ -115,6 +116,8 @@ pub(crate) struct TcpPool {
     limits: SocketLimits,
     count: usize,
     orphans: Vec<Orphan>,
+    /// RCV.NXT of the synchronized connections (see `blind.rs`).
+    pub(crate) seqs: SeqTable,
 }
 
 impl TcpPool {
@@ -125,6 +128,7 @@ impl TcpPool {
             // Orphans count against max_tcp, so this never grows: the heap in use stays
             // the same however many close at once (the leak checks compare it exactly).
             orphans: Vec::with_capacity(limits.max_tcp),
+            seqs: SeqTable::new(limits.max_tcp),
         }
     }
 
@@ -159,7 +163,31 @@ impl TcpPool {
 
     pub(crate) fn free(&mut self, sockets: &mut SocketSet<'static>, handle: SocketHandle) {
         sockets.remove(handle);
+        self.seqs.forget(handle);
         self.count -= 1;
+    }
+
+    /// Drops whatever connection listener `handle` holds (without a RST) and
+    /// makes it listen on `local` again; returns its new handle. The socket is
+    /// taken out of smoltcp's set and put back: smoltcp keeps, beside each
+    /// socket, how long it must stay silent because its peer did not answer
+    /// ARP, and a spoofed peer's silence must not delay the next real one.
+    pub(crate) fn relisten(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        handle: SocketHandle,
+        local: SocketAddrV4,
+    ) -> SocketHandle {
+        self.seqs.forget(handle);
+        let mut s = match sockets.remove(handle) {
+            smoltcp::socket::Socket::Tcp(s) => s,
+            // Only TCP sockets are handed here; put anything else back.
+            other => return sockets.add(other),
+        };
+        s.abort();
+        // Closed, with a port: this cannot fail, and clears the peer.
+        let _ = s.listen(listen_endpoint(local));
+        sockets.add(s)
     }
 
     /// Hands a closed (or aborted) socket to the pool, to finish alone.

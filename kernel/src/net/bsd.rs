@@ -206,6 +206,16 @@ impl BsdSock {
         lock()?.stack.bsd().rcvbuf(self.id)
     }
 
+    /// `SO_KEEPALIVE` on or off.
+    pub fn set_keepalive(&self, on: bool) -> Result<(), Errno> {
+        lock()?.stack.bsd().set_keepalive(self.id, on)
+    }
+
+    /// Whether `SO_KEEPALIVE` is on.
+    pub fn keepalive(&self) -> Result<bool, Errno> {
+        lock()?.stack.bsd().keepalive(self.id)
+    }
+
     /// What the socket can do now (for poll; NET held by the caller).
     pub fn readiness(&self, net: &mut Net) -> Readiness {
         net.stack.bsd().readiness(self.id).unwrap_or(Readiness {

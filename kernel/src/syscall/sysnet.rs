@@ -267,13 +267,14 @@ fn sockaddr_of(which: fn(&BsdSock) -> Result<SocketAddrV4, Errno>) -> SysResult 
 }
 
 /// setsockopt(fd, level, name, value*, len): SOL_SOCKET/SO_RCVTIMEO (u32 ms),
-/// SOL_SOCKET/SO_RCVBUF (i32 bytes, not negative) and IPPROTO_TCP/TCP_NODELAY (i32,
-/// non-zero = on).
+/// SOL_SOCKET/SO_RCVBUF (i32 bytes, not negative), SOL_SOCKET/SO_KEEPALIVE and
+/// IPPROTO_TCP/TCP_NODELAY (i32, non-zero = on).
 pub fn sys_setsockopt() -> SysResult {
     let f = argsock(0)?;
     let s = sock(&f);
     match (argint(1), argint(2)) {
         (IPPROTO_TCP, TCP_NODELAY) => s.set_nodelay(read_optval(argaddr(3), argint(4))? != 0)?,
+        (SOL_SOCKET, SO_KEEPALIVE) => s.set_keepalive(read_optval(argaddr(3), argint(4))? != 0)?,
         (SOL_SOCKET, SO_RCVTIMEO) => {
             let ms = read_optval(argaddr(3), argint(4))?;
             s.rcvtimeo_ms.store(ms, Ordering::Relaxed)
@@ -288,7 +289,7 @@ pub fn sys_setsockopt() -> SysResult {
 }
 
 /// getsockopt(fd, level, name, value*, len*): SO_ERROR (i32, cleared),
-/// SO_RCVTIMEO (u32 ms), SO_RCVBUF (i32 bytes) and TCP_NODELAY (i32).
+/// SO_RCVTIMEO (u32 ms), SO_RCVBUF (i32 bytes), SO_KEEPALIVE and TCP_NODELAY (i32).
 pub fn sys_getsockopt() -> SysResult {
     let f = argsock(0)?;
     if read_i32(argaddr(4))? < 4 {
@@ -300,6 +301,7 @@ pub fn sys_getsockopt() -> SysResult {
         (SOL_SOCKET, SO_RCVTIMEO) => s.rcvtimeo_ms.load(Ordering::Relaxed),
         (SOL_SOCKET, SO_RCVBUF) => s.rcvbuf()? as u32,
         (IPPROTO_TCP, TCP_NODELAY) => u32::from(s.nodelay()?),
+        (SOL_SOCKET, SO_KEEPALIVE) => u32::from(s.keepalive()?),
         _ => return Err(ENOPROTOOPT),
     };
     write_i32(argaddr(3), v as i32)?;
