@@ -30,6 +30,8 @@
 //! ```text
 //! lab.rs            the net lab's calls, as methods of NetStack
 //! stack.rs          NetStack: the device, the interface, poll (ingress, egress)
+//!   stack/arp.rs    poll's neighbour hooks: ARP in and out, what waits for a next hop
+//!   stack/tcp_in.rs poll's TCP admission: busy backlogs, blind segments, waiting SYNs
 //! bsd.rs            the BSD calls: the rules that span a socket's kind
 //! socket.rs         Sockets: what every kind shares (open, close, readiness, ports)
 //! table.rs          the slots, and which socket an arriving datagram is for

@@ -30,30 +30,35 @@
 //!
 //! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
 //! egress, freeing the orphans that are done, and the readiness report.
+//!
+//! This file owns the public face and the pipeline (ingress, delivery to
+//! smoltcp, egress, addressing, DHCP); two parts of `Core` live beside it:
+//! `stack/arp.rs`, the neighbour hooks (ARP in, ARP requests out, what waits
+//! for a next hop), and `stack/tcp_in.rs`, TCP admission (full backlogs,
+//! blind segments, waiting SYNs, neighbours heard from).
+
+mod arp;
+mod tcp_in;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::ops::ControlFlow;
 
 use smoltcp::iface::{self, Interface};
-use smoltcp::phy::TxToken as _;
 use smoltcp::time::Instant;
-use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, IpCidr,
-    Ipv4Address, Ipv4Cidr,
-};
+use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
 
-use crate::blind::{CHALLENGE_LEN, Check, SeqFields, challenge_frame};
 use crate::bsd::Bsd;
 use crate::classify::{ETH_HEADER_LEN, Host, Verdict, classify};
 use crate::counters::{Counters, DropReason};
 use crate::device::{NetDevice, RxRing, TxRing};
 use crate::dhcp::{Dhcp, Lease};
-use crate::neighbor::Waiting;
-use crate::phy::{Asked, Phy, Tracer, TxSide, TxToken};
+use crate::phy::{Asked, Phy, Tracer, TxSide};
 use crate::socket::{Addressing, SocketMask, Sockets};
 use crate::syn_wait::SynWait;
 use crate::tcp_pool::SocketLimits;
 use crate::trace::{Direction, trace_drop, trace_frame};
+use tcp_in::Heard;
 
 /// Most frames one `poll` takes from the driver, so that a flood cannot keep
 /// the kernel in the interrupt handler; [`PollResult::rx_pending`] says when
@@ -137,63 +142,6 @@ struct Core {
     replay: Vec<u8>,
     /// Neighbours that spoke ARP to us lately: live hosts, not spoofed sources.
     heard: Heard,
-}
-
-/// Neighbours heard from: the last few senders of ARP requests or replies to
-/// us, with when. A SYN from one of them is from a live host, so a flood of
-/// SYNs from spoofed, silent addresses must make way for it.
-struct Heard {
-    recent: [(Ipv4Address, u64); HEARD_SLOTS],
-    next: usize,
-}
-
-/// Neighbours [`Heard`] remembers.
-const HEARD_SLOTS: usize = 16;
-/// How long a neighbour counts as heard after its last ARP.
-const HEARD_MS: u64 = 600_000;
-
-impl Heard {
-    fn new() -> Heard {
-        Heard {
-            recent: [(Ipv4Address::UNSPECIFIED, 0); HEARD_SLOTS],
-            next: 0,
-        }
-    }
-
-    fn note(&mut self, ip: Ipv4Address, now_ms: u64) {
-        let slot = match self.recent.iter().position(|&(a, _)| a == ip) {
-            Some(i) => i,
-            None => {
-                let i = self.next;
-                self.next = (i + 1) % HEARD_SLOTS;
-                i
-            }
-        };
-        self.recent[slot] = (ip, now_ms + HEARD_MS);
-    }
-
-    /// Whether the next hop towards `ip` was heard from.
-    fn next_hop(
-        &self,
-        host: &Host,
-        gateway: Option<Ipv4Address>,
-        ip: Ipv4Address,
-        now_ms: u64,
-    ) -> bool {
-        let hop = match host.ip {
-            Some(cidr) if !cidr.contains_addr(&ip) => gateway,
-            _ => Some(ip),
-        };
-        hop.is_some_and(|hop| self.contains(hop, now_ms))
-    }
-
-    fn contains(&self, ip: Ipv4Address, now_ms: u64) -> bool {
-        !ip.is_unspecified()
-            && self
-                .recent
-                .iter()
-                .any(|&(a, until)| a == ip && now_ms < until)
-    }
 }
 
 impl<D: NetDevice> NetStack<D> {
@@ -387,39 +335,6 @@ impl<D: NetDevice> NetStack<D> {
     }
 }
 
-/// The IPv4 source address and Ethernet source of a frame `classify` accepted as IPv4.
-fn ipv4_source(frame: &[u8]) -> (Ipv4Address, EthernetAddress) {
-    let at = ETH_HEADER_LEN + 12;
-    let src = Ipv4Address::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
-    (src, EthernetAddress::from_bytes(&frame[6..12]))
-}
-
-/// Sends an ARP packet of ours, `us` (MAC, address) to `them` (for a request: the
-/// broadcast MAC and the address asked for).
-fn send_arp<T: TxRing>(
-    tx: &mut T,
-    side: &mut TxSide,
-    operation: ArpOperation,
-    us: (EthernetAddress, Ipv4Address),
-    them: (EthernetAddress, Ipv4Address),
-) {
-    let repr = ArpRepr::EthernetIpv4 {
-        operation,
-        source_hardware_addr: us.0,
-        source_protocol_addr: us.1,
-        target_hardware_addr: them.0,
-        target_protocol_addr: them.1,
-    };
-    let len = ETH_HEADER_LEN + repr.buffer_len();
-    TxToken::ours(tx, side).consume(len, |buf| {
-        let mut eth = EthernetFrame::new_unchecked(buf);
-        eth.set_dst_addr(them.0);
-        eth.set_src_addr(us.0);
-        eth.set_ethertype(EthernetProtocol::Arp);
-        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
-    });
-}
-
 fn instant(ms: u64) -> Instant {
     Instant::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
 }
@@ -497,6 +412,7 @@ impl Core {
     }
 
     /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
+    /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
     fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let mut receiver = None;
         let mut segment = None;
@@ -514,19 +430,8 @@ impl Core {
         }
         let refreshes = self.refreshes(frame, verdict);
         let sockets = &mut self.sockets;
-        let now_ms = millis(now);
         match verdict {
-            Ok(Verdict::Stack) => {
-                // An ARP request or reply to us, from an address on our subnet (and let
-                // through by arp_in): the sender protocol address follows the Ethernet
-                // header (14) and 14 bytes of ARP.
-                if let Some(&[0x08, 0x06]) = frame.get(12..14)
-                    && let Some(sender) = frame.get(28..32)
-                {
-                    let sender = Ipv4Address::from_octets(sender.try_into().unwrap_or([0; 4]));
-                    self.heard.note(sender, now_ms);
-                }
-            }
+            Ok(Verdict::Stack) => self.heard.note_arp(frame, millis(now)),
             Ok(Verdict::Udp {
                 src,
                 src_port,
@@ -540,45 +445,10 @@ impl Core {
                 Ok(id) => receiver = id,
                 Err(reason) => return self.discard(reason),
             },
-            Ok(Verdict::Tcp(seg)) => {
-                let fields = SeqFields::of(frame);
-                let mut acceptor = sockets.tcp_acceptor(&seg);
-                if acceptor.is_none()
-                    && seg.syn
-                    && !seg.ack
-                    && sockets.tcp_listening_on(seg.dst_port)
-                {
-                    // Every backlog socket is busy: replace a half-open
-                    // connection if one may go, else wait for a free one.
-                    let live = |ip| self.heard.next_hop(&self.host, self.gateway, ip, now_ms);
-                    if sockets.tcp_make_room(seg.dst_port, seg.src, now_ms, live) {
-                        acceptor = sockets.tcp_acceptor(&seg);
-                    }
-                    if acceptor.is_none() {
-                        if !self.syn_wait.hold(frame, &seg, now_ms) {
-                            self.discard(DropReason::QueueFull);
-                        }
-                        return;
-                    }
-                }
-                match (acceptor, fields) {
-                    (Some((handle, before)), Some(f)) => match sockets.tcp_check(handle, &seg, f) {
-                        Check::Deliver => {
-                            let queued = sockets.tcp_recv_queue(handle);
-                            segment = Some((handle, before, seg, fields, queued));
-                        }
-                        Check::Drop => return,
-                        Check::Challenge(seqs) => {
-                            return self.challenge(now, frame, &seg, seqs, tx);
-                        }
-                    },
-                    (Some((handle, before)), None) => {
-                        segment = Some((handle, before, seg, None, 0));
-                    }
-                    // Counted, and still handed on: smoltcp answers with a RST.
-                    (None, _) => self.discard(DropReason::NoSocket),
-                }
-            }
+            Ok(Verdict::Tcp(seg)) => match self.admit_tcp(now, frame, seg, tx) {
+                ControlFlow::Continue(admitted) => segment = admitted,
+                ControlFlow::Break(()) => return,
+            },
             Err(reason) => return self.discard(reason),
         }
         let mut phy = Phy {
@@ -595,183 +465,16 @@ impl Core {
         if let Some(id) = receiver {
             self.sockets.after_datagram(id);
         }
-        if let Some((handle, before, seg, fields, queued)) = segment {
+        if let Some(a) = segment {
             self.sockets
-                .after_segment(handle, before, &seg, fields, queued);
+                .after_segment(a.handle, a.before, &a.seg, a.fields, a.queued);
         }
-    }
-
-    /// An ARP packet smoltcp would take (for us, from our subnet): whether to hand it
-    /// on. smoltcp learns the sender of every one, and when its cache is full pushes
-    /// out the entry closest to expiry, the gateway's as readily as any. So a stranger
-    /// is handed on only if that pushes out nothing live, or if it answers a request
-    /// of ours or smoltcp's; else a request is answered here, unlearnt, and a reply is
-    /// dropped (`NotForUs`, as Linux ignores unsolicited replies).
-    fn arp_in<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) -> bool {
-        let ms = millis(now);
-        let parsed =
-            ArpPacket::new_checked(&frame[ETH_HEADER_LEN..]).and_then(|p| ArpRepr::parse(&p));
-        let Ok(ArpRepr::EthernetIpv4 {
-            operation,
-            source_hardware_addr: mac,
-            source_protocol_addr: ip,
-            ..
-        }) = parsed
-        else {
-            return true; // classify accepted it: cannot happen
-        };
-        let n = &mut self.sockets.neighbors;
-        let asked = n.is_resolving(ip) || self.side.asked.lately(ip, ms);
-        if n.learns_freely(ip, ms) || (operation == ArpOperation::Reply && asked) {
-            n.fill(ip, mac, ms);
-            return true;
-        }
-        if operation == ArpOperation::Request {
-            if let Some(me) = self.host.ip {
-                let us = (self.host.mac, me.address());
-                send_arp(tx, &mut self.side, ArpOperation::Reply, us, (mac, ip));
-            }
-        } else {
-            self.discard(DropReason::NotForUs);
-        }
-        false
-    }
-
-    /// Whether an echo request must wait for its sender's next hop (and now does): the
-    /// reply smoltcp builds at once would be dropped while it asks for the neighbour.
-    fn reply_waits(&mut self, now: Instant, frame: &[u8]) -> bool {
-        let (src, mac) = ipv4_source(frame);
-        let addr = self.addressing();
-        let Some(hop) = addr.next_hop(src).filter(|&hop| !addr.is_me(hop)) else {
-            return false;
-        };
-        let n = &mut self.sockets.neighbors;
-        // smoltcp renews the sender's entry from this very frame before it replies.
-        if (hop == src && n.would_refresh(src, mac)) || n.lookup(hop, millis(now)).is_some() {
-            return false;
-        }
-        n.hold(hop, Waiting::Frame, frame);
-        true
-    }
-
-    /// The (address, MAC) whose neighbour entry smoltcp renews when it takes this frame:
-    /// the sender of a unicast IPv4 frame to us, unless the DHCP client consumes it first.
-    fn refreshes(
-        &self,
-        frame: &[u8],
-        verdict: Result<Verdict, DropReason>,
-    ) -> Option<(Ipv4Address, EthernetAddress)> {
-        // Only an accepted frame reaches smoltcp; it is at least an Ethernet header long.
-        if verdict.is_err() {
-            return None;
-        }
-        let ipv4 = frame[12..14] == [0x08, 0x00];
-        let dhcp = verdict == Ok(Verdict::Stack) && frame.get(ETH_HEADER_LEN + 9) == Some(&17);
-        let to_me = frame
-            .get(ETH_HEADER_LEN + 16..ETH_HEADER_LEN + 20)
-            .is_some_and(|d| self.host.ip.is_some_and(|c| c.address().octets() == d));
-        (ipv4 && !dhcp && to_me).then(|| ipv4_source(frame))
-    }
-
-    /// Probes and give-ups of the next hops being resolved, then what waited for
-    /// those that answered: frames delivered again, datagrams into their sockets.
-    fn neighbor_upkeep<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
-        let ms = millis(now);
-        let Core {
-            sockets,
-            side,
-            host,
-            ..
-        } = self;
-        let n = &mut sockets.neighbors;
-        side.asked.take_new(|ip, t| n.smoltcp_asked(ip, t));
-        n.upkeep(ms, |hop| {
-            let Some(me) = host.ip else {
-                return true; // nothing to ask with: let it give up
-            };
-            if !tx.can_transmit() {
-                return false;
-            }
-            let us = (host.mac, me.address());
-            send_arp(
-                tx,
-                side,
-                ArpOperation::Request,
-                us,
-                (EthernetAddress::BROADCAST, hop),
-            );
-            true
-        });
-        while let Some(i) = self.sockets.neighbors.next_ready_frame(ms) {
-            let mut frame = core::mem::take(&mut self.replay);
-            frame.clear();
-            frame.extend_from_slice(self.sockets.neighbors.bytes(i));
-            self.sockets.neighbors.release(i);
-            self.deliver(now, &frame, tx);
-            self.replay = frame;
-        }
-        self.sockets.release_datagrams(ms);
-    }
-
-    /// A blind RST or SYN on a connection: smoltcp sees, instead, a segment
-    /// it answers with a challenge ACK and otherwise ignores.
-    fn challenge<T: TxRing>(
-        &mut self,
-        now: Instant,
-        frame: &[u8],
-        seg: &crate::classify::Segment,
-        seqs: crate::blind::Seqs,
-        tx: &mut T,
-    ) {
-        let mut buf = [0; CHALLENGE_LEN];
-        let Some(len) = challenge_frame(frame, seg, seqs, &mut buf) else {
-            return;
-        };
-        let mut phy = Phy {
-            rx: Some(&buf[..len]),
-            tx,
-            side: &mut self.side,
-            mtu: self.host.mtu,
-        };
-        self.iface
-            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
     }
 
     fn discard(&mut self, reason: DropReason) {
         self.side.counters.drops.add(reason);
         if let Some(out) = self.side.tracer.as_deref_mut() {
             let _ = trace_drop(out, Direction::Rx, reason);
-        }
-    }
-
-    /// Delivers the waiting SYNs that a listener can take now, oldest first, and
-    /// drops those that waited too long.
-    fn replay_waiting_syns<T: TxRing>(&mut self, now: Instant, tx: &mut T) {
-        let mut i = 0;
-        while let Some((frame, expired)) = self.syn_wait.get(i, millis(now)) {
-            if expired {
-                self.syn_wait.remove(i);
-                self.discard(DropReason::QueueFull);
-                continue;
-            }
-            let now_ms = millis(now);
-            let takes = match classify(frame, &self.host) {
-                Ok(Verdict::Tcp(seg)) => {
-                    let live = |ip| self.heard.next_hop(&self.host, self.gateway, ip, now_ms);
-                    self.sockets.tcp_acceptor(&seg).is_some()
-                        || self
-                            .sockets
-                            .tcp_make_room(seg.dst_port, seg.src, now_ms, live)
-                }
-                // The address changed (DHCP) since it arrived: let delivery judge it.
-                _ => true,
-            };
-            if takes {
-                let held = self.syn_wait.remove(i);
-                self.deliver(now, held.frame(), tx);
-            } else {
-                i += 1;
-            }
         }
     }
 
