@@ -6,6 +6,7 @@
 //! rule, applied here once: xv6's calls and the lab's return -1, the BSD socket calls
 //! (`SYS_SOCKET..=SYS_POLL`, `SYS_RECVMMSG`, `SYS_SENDMMSG`) return -errno.
 
+mod sockarg;
 mod sysfile;
 mod sysnet;
 mod sysproc;

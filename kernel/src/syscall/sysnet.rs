@@ -3,31 +3,27 @@
 //! the older lab's `connect` socket file (`net::socket`), `nettrace` and `netstat`, and
 //! BSD sockets (`socket`...`poll`, numbers 50..=63, `net::bsd`; `recvmmsg` and
 //! `sendmmsg`, 65 and 66, `net::mmsg`), which alone return -errno on failure (the
-//! dispatcher applies that rule).
+//! dispatcher applies that rule). Reading and writing the calls' arguments in user
+//! memory is `sockarg`'s.
 
+use super::sockarg::{
+    arglen, argport, argsock, argvlen, file_at, install, read_i32, read_mmsgs, read_optval,
+    read_pollfds, read_sockaddr, reserve_fd, sock, write_i32, write_mmsgs, write_pollfds,
+    write_sockaddr,
+};
 use super::{SysResult, argaddr, argint};
-use crate::fs::file::{File, FileKind, FileReservation};
+use crate::fs::file::{File, FileKind};
 use crate::net::bsd::{self, BsdSock};
 use crate::net::lab::{self, RecvTo};
 use crate::net::{self, socket};
-use crate::proc::{either_copyin, either_copyout, myproc};
+use crate::proc::{either_copyout, myproc};
 use abi::errno::*;
 use abi::socket::*;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::Ordering;
-use netstack::{Shutdown, SockKind, SocketId};
-
-fn argport(n: usize) -> u16 {
-    argint(n) as u16
-}
-
-/// The n-th argument as a length, which must not be negative.
-fn arglen(n: usize) -> Result<usize, Errno> {
-    usize::try_from(argint(n)).map_err(|_| EINVAL)
-}
+use netstack::{Shutdown, SockKind};
 
 /// bind(port): prepare to receive UDP datagrams sent to `port`.
 pub fn sys_bind() -> SysResult {
@@ -84,97 +80,6 @@ pub fn sys_netstat() -> SysResult {
 }
 
 // ---- BSD sockets ----
-
-/// The n-th argument as an open descriptor (EBADF).
-fn argfile(n: usize) -> Result<Arc<File>, Errno> {
-    let fd = argint(n);
-    if fd < 0 {
-        return Err(EBADF);
-    }
-    file_at(fd as usize).ok_or(EBADF)
-}
-
-/// Descriptor `fd` of the current process, if open.
-fn file_at(fd: usize) -> Option<Arc<File>> {
-    // SAFETY: the current process's own data, for this statement only.
-    unsafe { myproc().data() }.ofile.get(fd)?.clone()
-}
-
-/// The n-th argument as a BSD socket descriptor (EBADF, ENOTSOCK).
-fn argsock(n: usize) -> Result<Arc<File>, Errno> {
-    let f = argfile(n)?;
-    match f.kind {
-        FileKind::Bsd(_) => Ok(f),
-        _ => Err(ENOTSOCK),
-    }
-}
-
-fn sock(f: &File) -> &BsdSock {
-    match &f.kind {
-        FileKind::Bsd(s) => s,
-        _ => unreachable!("argsock checked the kind"),
-    }
-}
-
-/// A `struct sockaddr_in` the user passed with its length.
-fn read_sockaddr(addr: usize, len: i32) -> Result<SocketAddrV4, Errno> {
-    if len < SockaddrIn::SIZE as i32 {
-        return Err(EINVAL);
-    }
-    let mut b = [0u8; SockaddrIn::SIZE];
-    either_copyin(&mut b, true, addr).map_err(|()| EFAULT)?;
-    Ok(SockaddrIn::from_bytes(&b)?.into())
-}
-
-/// Writes `a` to a user `sockaddr` whose room is `*lenp` bytes (truncating, as
-/// Linux does), then stores the full size in `*lenp`. Null `addr` skips it.
-fn write_sockaddr(addr: usize, lenp: usize, a: SocketAddrV4) -> Result<(), Errno> {
-    if addr == 0 {
-        return Ok(());
-    }
-    let room = usize::try_from(read_i32(lenp)?).map_err(|_| EINVAL)?;
-    let bytes = SockaddrIn::from(a).to_bytes();
-    either_copyout(true, addr, &bytes[..room.min(bytes.len())]).map_err(|()| EFAULT)?;
-    write_i32(lenp, SockaddrIn::SIZE as i32)
-}
-
-fn read_i32(addr: usize) -> Result<i32, Errno> {
-    let mut b = [0u8; 4];
-    either_copyin(&mut b, true, addr).map_err(|()| EFAULT)?;
-    Ok(i32::from_le_bytes(b))
-}
-
-fn write_i32(addr: usize, v: i32) -> Result<(), Errno> {
-    either_copyout(true, addr, &v.to_le_bytes()).map_err(|()| EFAULT)
-}
-
-/// An option value of at least 4 bytes (`len` is what the user said it holds).
-fn read_optval(addr: usize, len: i32) -> Result<u32, Errno> {
-    if len < 4 {
-        return Err(EINVAL);
-    }
-    Ok(read_i32(addr)? as u32)
-}
-
-/// A free descriptor and an open-file slot (EMFILE, ENFILE), taken before the socket
-/// so that running out never leaves a socket behind.
-fn reserve_fd() -> Result<(usize, FileReservation), Errno> {
-    // SAFETY: the current process's own data, for this statement only.
-    let fd = unsafe { myproc().data() }
-        .ofile
-        .iter()
-        .position(|f| f.is_none())
-        .ok_or(EMFILE)?;
-    Ok((fd, FileReservation::new().ok_or(ENFILE)?))
-}
-
-/// Installs a new BSD socket in the reserved descriptor.
-fn install(fd: usize, slot: FileReservation, id: SocketId, kind: SockKind) -> usize {
-    let f = slot.fill(FileKind::Bsd(BsdSock::new(id, kind)), true, true);
-    // SAFETY: the current process's own data, for this statement only.
-    unsafe { myproc().data() }.ofile[fd] = Some(f);
-    fd
-}
 
 /// socket(domain, type, protocol) -> fd.
 pub fn sys_socket() -> SysResult {
@@ -336,50 +241,15 @@ pub fn sys_poll() -> SysResult {
     }
     let mut fds = [PollFd::default(); MAX_POLLFDS];
     let fds = &mut fds[..nfds];
-    for (i, p) in fds.iter_mut().enumerate() {
-        let mut b = [0u8; PollFd::SIZE];
-        either_copyin(&mut b, true, addr + i * PollFd::SIZE).map_err(|()| EFAULT)?;
-        *p = PollFd::from_bytes(&b);
-    }
+    read_pollfds(addr, fds)?;
     let files: Vec<Option<Arc<File>>> = fds
         .iter()
         .map(|p| usize::try_from(p.fd).ok().and_then(file_at))
         .collect();
     let deadline = u64::try_from(timeout).ok().map(|t| net::now_ms() + t);
     let ready = bsd::poll(fds, &files, deadline)?;
-    for (i, p) in fds.iter().enumerate() {
-        either_copyout(true, addr + i * PollFd::SIZE, &p.to_bytes()).map_err(|()| EFAULT)?;
-    }
+    write_pollfds(addr, fds)?;
     Ok(ready)
-}
-
-/// The n-th argument as a `recvmmsg`/`sendmmsg` message count: 1..=MMSG_MAX (EINVAL).
-fn argvlen(n: usize) -> Result<usize, Errno> {
-    match arglen(n)? {
-        0 => Err(EINVAL),
-        v if v > MMSG_MAX => Err(EINVAL),
-        v => Ok(v),
-    }
-}
-
-/// The user's `struct mmsg` array of `vlen` messages at `addr`.
-fn read_mmsgs(addr: usize, vlen: usize) -> Result<Vec<MMsg>, Errno> {
-    let mut raw = vec![0u8; vlen * MMsg::SIZE];
-    either_copyin(&mut raw, true, addr).map_err(|()| EFAULT)?;
-    Ok(raw
-        .chunks_exact(MMsg::SIZE)
-        .map(|c| {
-            let mut b = [0u8; MMsg::SIZE];
-            b.copy_from_slice(c);
-            MMsg::from_bytes(&b)
-        })
-        .collect())
-}
-
-/// Writes back the first messages of the array at `addr` (their `result`, `addr`).
-fn write_mmsgs(addr: usize, msgs: &[MMsg]) -> Result<(), Errno> {
-    let raw: Vec<u8> = msgs.iter().flat_map(|m| m.to_bytes()).collect();
-    either_copyout(true, addr, &raw).map_err(|()| EFAULT)
 }
 
 /// recvmmsg(fd, msgs*, vlen, flags, timeout_ms) -> datagrams received; `timeout_ms`
