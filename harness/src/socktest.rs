@@ -1,4 +1,4 @@
-//! The host's half of the guest's `socktest` transfers (user/src/bin/socktest.rs): the byte
+//! The host's half of the guest's `socktest` transfers (user/src/bin/socktest/data.rs): the byte
 //! pattern it sends and expects, and its checksum, 32-bit FNV-1a.
 
 /// Byte `i` of a transfer.

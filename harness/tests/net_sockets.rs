@@ -12,7 +12,7 @@
 //!
 //! Everything on the host listens and connects on 127.0.0.1 only; the guest talks to 10.0.2.2
 //! only. Every host thread and loop is bounded in time or count. The guest's test half is
-//! user/src/bin/socktest.rs (its pattern and checksum are repeated here).
+//! user/src/bin/socktest/ (its pattern and checksum, in data.rs, are repeated here).
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
