@@ -1,5 +1,5 @@
-//! The host's half of the guest's `socktest` transfers (user/src/bin/socktest/data.rs): the byte
-//! pattern it sends and expects, and its checksum, 32-bit FNV-1a.
+//! The host's half of the guest's `socktest` transfers (user/src/bin/socktest/data.rs): the
+//! byte pattern it sends and expects, and its checksum, 32-bit FNV-1a.
 
 /// Byte `i` of a transfer.
 pub fn pattern(i: usize) -> u8 {
