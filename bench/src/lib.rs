@@ -3,7 +3,8 @@
 //! (`net.echo=1`: the device ceiling) and against an echo thread on the host's loopback (the
 //! harness's own ceiling), all in the same run; then, in the `udpecho` guest, the guest's time
 //! counters, TCP bulk throughput each way ([`tcp`]) and HTTP requests per second ([`http`]); and
-//! what the load generator itself cost ([`costs`]).
+//! what the load generator itself cost ([`costs`]). Beside the network, [`usertests`] times xv6's
+//! full `usertests` on the standard test machine, once per run of the benchmark.
 //!
 //! Every UDP exchange is open loop: the sender paces datagrams by absolute deadlines (a late packet
 //! does not delay the ones after it), in batches of at most [`RATE_BATCH`], while a second thread
@@ -25,6 +26,7 @@ mod search;
 pub mod summary;
 pub mod tcp;
 mod udp;
+pub mod usertests;
 
 pub use harness::qemu::Nic;
 pub use run::run_target;

@@ -1,6 +1,6 @@
 //! The benchmark's outputs: `bench.json` and `bench.csv` (one record per configuration, run and
-//! metric, with the machine's description), the Markdown summary of [`crate::summary`] and the
-//! figures of [`crate::plot`].
+//! metric, with the machine's description; the `usertests` phase's runs among them), the Markdown
+//! summary of [`crate::summary`] and the figures of [`crate::plot`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::ser::{Serialize, Serializer};
 
 use crate::summary::to_summary;
+use crate::usertests::{self, UsertestsRun};
 use crate::{Exchange, GuestCounters, RunResult, Target};
 
 /// The machine and setting every figure was measured on.
@@ -164,6 +165,39 @@ pub fn metrics(r: &RunResult) -> Vec<Metric> {
     m
 }
 
+/// The metrics of one run of the `usertests` phase: its seconds (NaN, so null, when it failed)
+/// and whether it passed (1 or 0).
+pub fn usertests_metrics(u: &UsertestsRun) -> Vec<Metric> {
+    vec![
+        (
+            "usertests_s".to_string(),
+            u.seconds().unwrap_or(f64::NAN),
+            "s",
+        ),
+        (
+            "usertests_passed".to_string(),
+            if u.seconds().is_some() { 1.0 } else { 0.0 },
+            "count",
+        ),
+    ]
+}
+
+/// Every record: (configuration, run, metric), the network configurations' first, then the
+/// `usertests` phase's.
+fn all_records<'a>(runs: &'a [Run], usertests: &[UsertestsRun]) -> Vec<(&'a str, usize, Metric)> {
+    let network = runs.iter().flat_map(|r| {
+        metrics(&r.result)
+            .into_iter()
+            .map(|m| (r.config.as_str(), r.run, m))
+    });
+    let phase = usertests.iter().flat_map(|u| {
+        usertests_metrics(u)
+            .into_iter()
+            .map(|m| (usertests::CONFIG, u.run, m))
+    });
+    network.chain(phase).collect()
+}
+
 /// The metric prefix of an HTTP phase.
 pub(crate) fn http_mode(keep_alive: bool) -> &'static str {
     if keep_alive {
@@ -186,13 +220,22 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// `bench.json`: the machine, one record per configuration, run and metric, and each run's
-/// details.
+/// `bench.json`: the machine, one record per configuration, run and metric, each run's
+/// details, and how each run of the `usertests` phase ended.
 #[derive(serde::Serialize)]
 struct Json<'a> {
     machine: &'a Machine,
     records: Vec<Record<'a>>,
     runs: Vec<Details<'a>>,
+    usertests: Vec<UsertestsDetails<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct UsertestsDetails<'a> {
+    run: usize,
+    passed: bool,
+    seconds: Option<f64>,
+    failure: Option<&'a str>,
 }
 
 #[derive(serde::Serialize)]
@@ -252,20 +295,17 @@ impl Serialize for HttpErrors<'_> {
 }
 
 /// The whole benchmark as JSON: the machine, then one record per configuration, run and metric,
-/// then every rate try of each run (what the delivery figures are drawn from).
-pub fn to_json(machine: &Machine, runs: &[Run]) -> String {
-    let records = runs
-        .iter()
-        .flat_map(|r| {
-            metrics(&r.result)
-                .into_iter()
-                .map(|(metric, value, unit)| Record {
-                    config: &r.config,
-                    run: r.run,
-                    metric,
-                    value: finite(value),
-                    unit,
-                })
+/// then every rate try of each run (what the delivery figures are drawn from), then each run of
+/// the `usertests` phase with its failure, if any.
+pub fn to_json(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> String {
+    let records = all_records(runs, usertests)
+        .into_iter()
+        .map(|(config, run, (metric, value, unit))| Record {
+            config,
+            run,
+            metric,
+            value: finite(value),
+            unit,
         })
         .collect();
     let details = runs
@@ -280,10 +320,20 @@ pub fn to_json(machine: &Machine, runs: &[Run]) -> String {
             http_errors: HttpErrors(&r.result),
         })
         .collect();
+    let usertests = usertests
+        .iter()
+        .map(|u| UsertestsDetails {
+            run: u.run,
+            passed: u.seconds().is_some(),
+            seconds: u.seconds(),
+            failure: u.failure(),
+        })
+        .collect();
     let json = Json {
         machine,
         records,
         runs: details,
+        usertests,
     };
     let mut s = serde_json::to_string_pretty(&json).expect("strings and numbers serialize");
     s.push('\n');
@@ -291,40 +341,43 @@ pub fn to_json(machine: &Machine, runs: &[Run]) -> String {
 }
 
 /// The records as CSV, each row carrying the machine's description.
-pub fn to_csv(machine: &Machine, runs: &[Run]) -> String {
+pub fn to_csv(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> String {
     let mut s = String::from("config,run,metric,value,unit,date,nproc,cpu,qemu\n");
-    for r in runs {
-        for (metric, value, unit) in metrics(&r.result) {
-            let value = if value.is_finite() {
-                value.to_string()
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{}",
-                csv_field(&r.config),
-                r.run,
-                metric,
-                value,
-                unit,
-                csv_field(&machine.date),
-                machine.nproc,
-                csv_field(&machine.cpu),
-                csv_field(&machine.qemu)
-            );
-        }
+    for (config, run, (metric, value, unit)) in all_records(runs, usertests) {
+        let value = if value.is_finite() {
+            value.to_string()
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{}",
+            csv_field(config),
+            run,
+            metric,
+            value,
+            unit,
+            csv_field(&machine.date),
+            machine.nproc,
+            csv_field(&machine.cpu),
+            csv_field(&machine.qemu)
+        );
     }
     s
 }
 
 /// Writes bench.json, bench.csv, summary.md, delivery.svg, latency.svg and throughput.svg into
 /// `dir`.
-pub fn write_all(dir: &Path, machine: &Machine, runs: &[Run]) -> Result<()> {
+pub fn write_all(
+    dir: &Path,
+    machine: &Machine,
+    runs: &[Run],
+    usertests: &[UsertestsRun],
+) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("bench.json"), to_json(machine, runs))?;
-    std::fs::write(dir.join("bench.csv"), to_csv(machine, runs))?;
-    std::fs::write(dir.join("summary.md"), to_summary(machine, runs))?;
+    std::fs::write(dir.join("bench.json"), to_json(machine, runs, usertests))?;
+    std::fs::write(dir.join("bench.csv"), to_csv(machine, runs, usertests))?;
+    std::fs::write(dir.join("summary.md"), to_summary(machine, runs, usertests))?;
     crate::plot::delivery(dir, runs)?;
     crate::plot::latency(dir, runs)?;
     crate::plot::throughput(dir, runs)
@@ -459,10 +512,10 @@ mod tests {
             run("e1000 ring 16", 1, 4000.0),
             run("e1000 ring 16", 2, 6000.0),
         ];
-        let json = to_json(&m, &runs);
+        let json = to_json(&m, &runs, &[]);
         assert!(json.contains("\"cpu\": \"CPU, \\\"fast\\\"\""), "{json}");
         assert_eq!(record(&parse(&json), "latency_10_avg"), Value::Null);
-        let csv = to_csv(&m, &runs);
+        let csv = to_csv(&m, &runs, &[]);
         assert!(
             csv.lines()
                 .nth(1)
@@ -470,7 +523,7 @@ mod tests {
                 .starts_with("e1000 ring 16,1,zero_loss_target,4000,pkt/s,")
         );
         assert!(csv.contains("\"CPU, \"\"fast\"\"\""));
-        let summary = to_summary(&m, &runs);
+        let summary = to_summary(&m, &runs, &[]);
         assert!(summary.contains("## e1000 ring 16 (2 runs)"), "{summary}");
         assert!(
             summary.contains("| zero loss | 5000 (4000–6000) | 4999 (3999–5999) |"),
@@ -499,7 +552,7 @@ mod tests {
         let mut m = Machine::default();
         m.notes.push("virtio device ceiling skipped: why".into());
         let runs = full_runs();
-        let summary = to_summary(&m, &runs);
+        let summary = to_summary(&m, &runs, &[]);
         for want in [
             "- note: virtio device ceiling skipped: why",
             "| zero-loss UDP echo ≥ 30,000 pkt/s | e1000 ring 16 | 19999 pkt/s | no |",
@@ -517,7 +570,7 @@ mod tests {
             assert!(summary.contains(want), "{want}\n{summary}");
         }
         assert!(!summary.contains("device ceiling ring 64 | "), "{summary}");
-        let json = to_json(&m, &runs);
+        let json = to_json(&m, &runs, &[]);
         let v = parse(&json);
         assert_eq!(
             v["machine"]["notes"],
@@ -540,20 +593,142 @@ mod tests {
         ] {
             assert!(json.contains(metric), "{metric}");
         }
-        let csv = to_csv(&m, &runs);
+        let csv = to_csv(&m, &runs, &[]);
         assert!(csv.contains("e1000 ring 16,1,http_keepalive_req_per_s,3000,req/s,"));
+    }
+
+    fn usertests_runs() -> Vec<UsertestsRun> {
+        use crate::usertests::Outcome;
+        use std::time::Duration;
+        vec![
+            UsertestsRun {
+                run: 1,
+                outcome: Outcome::Passed(Duration::from_secs(150)),
+            },
+            UsertestsRun {
+                run: 2,
+                outcome: Outcome::Failed("usertests failed: sbrkbugs (log: x.log)".into()),
+            },
+            UsertestsRun {
+                run: 3,
+                outcome: Outcome::Passed(Duration::from_secs(160)),
+            },
+        ]
+    }
+
+    #[test]
+    fn usertests_runs_are_records_a_section_and_a_target_row() {
+        let m = Machine::default();
+        let runs = full_runs();
+        let ut = usertests_runs();
+        let json = to_json(&m, &runs, &ut);
+        let v = parse(&json);
+        let values: Vec<Value> = v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["metric"] == "usertests_s")
+            .map(|r| {
+                assert_eq!(r["config"], "no network card");
+                assert_eq!(r["unit"], "s");
+                r["value"].clone()
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                serde_json::json!(150.0),
+                Value::Null,
+                serde_json::json!(160.0)
+            ]
+        );
+        assert_eq!(
+            v["usertests"][1],
+            serde_json::json!({
+                "run": 2,
+                "passed": false,
+                "seconds": null,
+                "failure": "usertests failed: sbrkbugs (log: x.log)"
+            })
+        );
+        assert_eq!(v["usertests"][0]["passed"], true);
+        let csv = to_csv(&m, &runs, &ut);
+        for want in [
+            "\nno network card,1,usertests_s,150,s,",
+            "\nno network card,2,usertests_s,,s,",
+            "\nno network card,2,usertests_passed,0,count,",
+            "\nno network card,3,usertests_passed,1,count,",
+        ] {
+            assert!(csv.contains(want), "{want}\n{csv}");
+        }
+        let summary = to_summary(&m, &runs, &ut);
+        for want in [
+            "| usertests (all) time — reported, no target | no network card | 155.00 s | n/a |",
+            "## usertests (all), no network card (3 runs)",
+            "| time to the verdict | 155.00 (150.00–160.00) | 2 of 3 |",
+            "- run 2 failed: usertests failed: sbrkbugs (log: x.log)",
+        ] {
+            assert!(summary.contains(want), "{want}\n{summary}");
+        }
+        // The row closes the targets table, before the first configuration's section.
+        let row = summary.find("| usertests (all) time").unwrap();
+        assert!(row < summary.find("\n## e1000").unwrap(), "{summary}");
+    }
+
+    #[test]
+    fn failed_or_skipped_usertests_are_said_so() {
+        let m = Machine::default();
+        let failed = &usertests_runs()[1..2];
+        let summary = to_summary(&m, &full_runs(), failed);
+        assert!(
+            summary.contains(
+                "| usertests (all) time — reported, no target | no network card | failed | n/a |"
+            ),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("| time to the verdict | – | 0 of 1 |"),
+            "{summary}"
+        );
+        let skipped = to_summary(&m, &full_runs(), &[]);
+        assert!(!skipped.contains("usertests"), "{skipped}");
+        assert_eq!(
+            parse(&to_json(&m, &full_runs(), &[]))["usertests"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn usertests_alone_write_every_output() {
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &Machine::default(), &[], &usertests_runs()).unwrap();
+        for file in [
+            "bench.json",
+            "bench.csv",
+            "summary.md",
+            "delivery.svg",
+            "latency.svg",
+            "throughput.svg",
+        ] {
+            assert!(dir.path().join(file).exists(), "{file}");
+        }
+        let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(
+            summary.contains("| 155.00 (150.00–160.00) | 2 of 3 |"),
+            "{summary}"
+        );
     }
 
     #[test]
     fn missing_guest_counters_are_reported_as_na() {
         let mut runs = full_runs();
         runs[1].result.guest_time = GuestCounters::Missing;
-        let summary = to_summary(&Machine::default(), &runs);
+        let summary = to_summary(&Machine::default(), &runs, &[]);
         assert!(
             summary.contains("n/a: this kernel's `ifconfig` prints no `time:` line."),
             "{summary}"
         );
-        let json = to_json(&Machine::default(), &runs);
+        let json = to_json(&Machine::default(), &runs, &[]);
         assert_eq!(
             record(&parse(&json), "guest_packets_per_interrupt"),
             Value::Null

@@ -1,9 +1,11 @@
 //! `summary.md`: the benchmark's targets against the measured figures, then tables per
-//! configuration, each figure the median of the runs with their min–max spread.
+//! configuration and the `usertests` phase's time, each figure the median of the runs with their
+//! min–max spread.
 
 use std::fmt::Write as _;
 
 use crate::report::{Machine, Run};
+use crate::usertests::{self, UsertestsRun};
 use crate::{Exchange, GuestCounters, RunResult, Target};
 
 /// The median of `v` (the mean of the middle two for an even count) and its min and max.
@@ -227,6 +229,49 @@ fn targets_table(runs: &[Run]) -> String {
     s
 }
 
+/// The targets table's row for the `usertests` phase: its median time, reported with no target.
+fn usertests_row(s: &mut String, runs: &[UsertestsRun]) {
+    let seconds: Vec<f64> = runs.iter().filter_map(UsertestsRun::seconds).collect();
+    let measured = match median_spread(&seconds) {
+        Some((m, _, _)) => format!("{} s", fmt_num(m, "s")),
+        None => "failed".into(),
+    };
+    let _ = writeln!(
+        s,
+        "| usertests (all) time — reported, no target | {} | {measured} | n/a |",
+        usertests::CONFIG
+    );
+}
+
+/// The `usertests` phase's own section: the wall-clock time to `ALL TESTS PASSED` (median and
+/// min–max of the runs that passed), how many passed, and why each other run failed.
+fn usertests_section(s: &mut String, runs: &[UsertestsRun]) {
+    let _ = writeln!(
+        s,
+        "\n## usertests (all), {} ({} runs)\n",
+        usertests::CONFIG,
+        runs.len()
+    );
+    s.push_str(
+        "`usertests` at the shell of the standard test machine, from the typed command to \
+         `ALL TESTS PASSED`.\n\n\
+         | usertests (all) | wall s | passed |\n|---|---:|---:|\n",
+    );
+    let seconds: Vec<f64> = runs.iter().filter_map(UsertestsRun::seconds).collect();
+    let _ = writeln!(
+        s,
+        "| time to the verdict | {} | {} of {} |",
+        cell(&seconds, "s"),
+        seconds.len(),
+        runs.len()
+    );
+    for r in runs {
+        if let Some(why) = r.failure() {
+            let _ = writeln!(s, "\n- run {} failed: {why}", r.run);
+        }
+    }
+}
+
 /// Per configuration: the TCP, HTTP, guest counter and load generator tables (those that apply).
 fn more_tables(s: &mut String, these: &[&RunResult]) {
     if these.iter().any(|r| r.tcp.is_some()) {
@@ -365,9 +410,9 @@ fn more_tables(s: &mut String, these: &[&RunResult]) {
 
 /// A Markdown summary: the machine, the performance targets against the measured figures, then per
 /// configuration the rates and a latency table (and, where measured, TCP, HTTP, the guest's
-/// counters and the generator's cost), each figure the median over the runs with its min–max
-/// spread in parentheses when the runs differ.
-pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
+/// counters and the generator's cost), then the `usertests` phase if it ran, each figure the
+/// median over the runs with its min–max spread in parentheses when the runs differ.
+pub fn to_summary(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> String {
     let mut s = String::from("# xv6net benchmark summary\n\n");
     let _ = writeln!(s, "- date: {}", machine.date);
     let _ = writeln!(s, "- machine: {} × {}", machine.nproc, machine.cpu);
@@ -380,6 +425,9 @@ pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
     }
     s.push_str("\n## Performance targets, medians of the runs\n\n");
     s.push_str(&targets_table(runs));
+    if !usertests.is_empty() {
+        usertests_row(&mut s, usertests);
+    }
     for (config, _) in configs(runs) {
         let these = results(runs, config);
         let _ = writeln!(s, "\n## {config} ({} runs)\n", these.len());
@@ -446,6 +494,9 @@ pub fn to_summary(machine: &Machine, runs: &[Run]) -> String {
         }
         more_tables(&mut s, &these);
     }
+    if !usertests.is_empty() {
+        usertests_section(&mut s, usertests);
+    }
     s
 }
 
@@ -480,7 +531,7 @@ mod tests {
         ];
         runs[0].result.zero_loss.best = None;
         runs[1].result.zero_loss.best = None;
-        let summary = to_summary(&Machine::default(), &runs);
+        let summary = to_summary(&Machine::default(), &runs, &[]);
         assert!(
             summary.contains(
                 "| zero-loss UDP echo ≥ 30,000 pkt/s | e1000 ring 16 | < 1000 pkt/s | no |"

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: builds, then runs the network benchmark of the `bench` crate for each
-//! configuration and writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg,
-//! latency.svg, throughput.svg} (docs/bench.md).
+//! configuration, and the `usertests` phase (xv6's full usertests, timed) once per run, and
+//! writes target/bench/{bench.json, bench.csv, summary.md, delivery.svg, latency.svg,
+//! throughput.svg} (docs/bench.md).
 //!
 //! `--quick`: the host's loopback ceiling, and per card its device ceiling (`net.echo=1`, with
 //! the largest ring measured) and the guest: E1000 with rings 16 and 64, and virtio; then the
@@ -8,17 +9,23 @@
 //! each, short phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
+//! `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
+//! reason, and does not fail the benchmark. The hidden `--only usertests` runs that phase alone.
 
 use std::process::ExitCode;
 
+use ::bench::usertests::{self, Outcome, UsertestsRun};
 use ::bench::{self, Nic, Phases, Target, report};
 use anyhow::Result;
 
-use crate::{BenchOpts, BuildOpts};
+use crate::{BenchOnly, BenchOpts, BuildOpts};
 
 /// The configurations to measure, the host's ceiling first, then per card its device ceiling
 /// and its guests.
 fn targets(opts: &BenchOpts) -> Vec<Target> {
+    if opts.only.is_some() {
+        return Vec::new();
+    }
     let rings: Vec<usize> = match (opts.ring, opts.quick) {
         (Some(r), _) => vec![r],
         (None, true) => vec![16, 64],
@@ -95,6 +102,27 @@ fn progress(config: &str, r: &bench::RunResult) -> String {
     line
 }
 
+/// Whether this bench runs the `usertests` phase.
+fn with_usertests(opts: &BenchOpts) -> bool {
+    opts.only == Some(BenchOnly::Usertests) || !opts.no_usertests
+}
+
+/// One line of progress for a `usertests` run.
+fn usertests_progress(r: &UsertestsRun) -> String {
+    match &r.outcome {
+        Outcome::Passed(d) => format!(
+            "bench: usertests (all), {}: passed in {:.1} s",
+            usertests::CONFIG,
+            d.as_secs_f64()
+        ),
+        Outcome::Failed(why) => format!(
+            "bench: usertests (all), {}, run {} failed: {why}",
+            usertests::CONFIG,
+            r.run
+        ),
+    }
+}
+
 pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     crate::qemu::ensure_qemu()?;
     // The kernel's `cost` feature measures the time per layer that the report shows.
@@ -106,7 +134,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
         Phases::full()
     };
     let options = format!(
-        "{} runs={runs} nic={} ring={} smp={} mem={}",
+        "{} runs={runs} nic={} ring={} smp={} mem={} usertests={}",
         if opts.quick { "--quick" } else { "full" },
         opts.nic.map_or("all", |n| match n {
             crate::Nic::E1000 => "e1000",
@@ -115,10 +143,21 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
         opts.ring.map_or("default".into(), |r| r.to_string()),
         harness::qemu::DEFAULT_SMP,
         harness::qemu::DEFAULT_MEM,
+        match (opts.only, with_usertests(opts)) {
+            (Some(BenchOnly::Usertests), _) => "only",
+            (None, true) => "yes",
+            (None, false) => "no",
+        },
     );
     let mut machine = report::Machine::probe(&options);
+    if !with_usertests(opts) {
+        machine
+            .notes
+            .push("usertests skipped (--no-usertests)".into());
+    }
     println!("bench: {options}; load: {}", machine.load_before);
     let mut results = Vec::new();
+    let mut usertests_runs = Vec::new();
     let mut failed = 0;
     for n in 1..=runs {
         for target in targets(opts) {
@@ -148,10 +187,23 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
                 }
             }
         }
+        if with_usertests(opts) {
+            println!(
+                "bench: usertests (all), {}, run {n}/{runs}",
+                usertests::CONFIG
+            );
+            // Not counted in `failed`: a failed run is a result, recorded with its reason.
+            let r = UsertestsRun {
+                run: n,
+                outcome: usertests::run_usertests(),
+            };
+            println!("{}", usertests_progress(&r));
+            usertests_runs.push(r);
+        }
     }
     machine.load_after = report::Machine::probe("").load_before;
     let dir = paths.target.join("bench");
-    report::write_all(&dir, &machine, &results)?;
+    report::write_all(&dir, &machine, &results, &usertests_runs)?;
     println!(
         "bench: wrote {}/{{bench.json,bench.csv,summary.md,delivery.svg,latency.svg,throughput.svg}}",
         dir.display()
@@ -173,7 +225,43 @@ mod tests {
             nic,
             ring,
             runs: None,
+            no_usertests: false,
+            only: None,
         }
+    }
+
+    #[test]
+    fn usertests_run_unless_skipped_and_alone_when_asked() {
+        let mut o = opts(true, None, None);
+        assert!(with_usertests(&o));
+        o.no_usertests = true;
+        assert!(!with_usertests(&o));
+        let alone = BenchOpts {
+            only: Some(BenchOnly::Usertests),
+            ..opts(true, None, None)
+        };
+        assert!(with_usertests(&alone));
+        assert!(targets(&alone).is_empty());
+    }
+
+    #[test]
+    fn usertests_progress_says_the_time_or_why() {
+        let passed = UsertestsRun {
+            run: 1,
+            outcome: Outcome::Passed(std::time::Duration::from_millis(152_340)),
+        };
+        assert_eq!(
+            usertests_progress(&passed),
+            "bench: usertests (all), no network card: passed in 152.3 s"
+        );
+        let failed = UsertestsRun {
+            run: 2,
+            outcome: Outcome::Failed("usertests failed: sbrkbugs".into()),
+        };
+        assert_eq!(
+            usertests_progress(&failed),
+            "bench: usertests (all), no network card, run 2 failed: usertests failed: sbrkbugs"
+        );
     }
 
     #[test]

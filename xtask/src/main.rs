@@ -5,7 +5,8 @@
 //! - `qemu`: build, then boot xv6net on this terminal.
 //! - `test`: format, lint, host tests, build, then the in-QEMU tests; ends with
 //!   `N passed, N failed`.
-//! - `bench`: the network benchmark (UDP echo rate and latency); results under `target/bench/`.
+//! - `bench`: the network benchmark (UDP echo rate and latency), and the time of `usertests`;
+//!   results under `target/bench/`.
 //!
 //! Everything runs from the workspace root, and outputs go under the Cargo target directory
 //! (`$CARGO_TARGET_DIR` or `target/`).
@@ -36,7 +37,8 @@ enum Command {
     Qemu(QemuOpts),
     /// Run every check CI runs: fmt, clippy, host tests, build, in-QEMU tests.
     Test,
-    /// Build, then measure UDP echo rate and latency per configuration (docs/bench.md).
+    /// Build, then measure UDP echo rate and latency per configuration, and time usertests
+    /// (docs/bench.md).
     Bench(BenchOpts),
 }
 
@@ -85,6 +87,19 @@ struct BenchOpts {
     /// Runs of each configuration (default: 1 with --quick, else 3).
     #[arg(long, value_parser = count_parser(100))]
     runs: Option<usize>,
+    /// Skip the `usertests` phase (xv6's full usertests, timed once per run).
+    #[arg(long)]
+    no_usertests: bool,
+    /// Only this phase, once per run (to check a phase end to end).
+    #[arg(long, value_enum, hide = true, conflicts_with_all = ["no_usertests", "nic", "ring"])]
+    only: Option<BenchOnly>,
+}
+
+/// The phases `cargo xtask bench --only` runs alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BenchOnly {
+    /// The `usertests` phase, without the network configurations.
+    Usertests,
 }
 
 /// A count from 1 to `max`.
@@ -201,6 +216,8 @@ mod tests {
             nic: None,
             ring: None,
             runs: None,
+            no_usertests: false,
+            only: None,
         };
         assert_eq!(opts, none);
         let cmd = parse(&[
@@ -216,10 +233,23 @@ mod tests {
                 nic: Some(Nic::Virtio),
                 ring: Some(64),
                 runs: Some(5),
+                no_usertests: false,
+                only: None,
             }
         );
         assert!(parse(&["bench", "--ring", "0"]).is_err());
         assert!(parse(&["bench", "--runs", "0"]).is_err());
+        let Command::Bench(opts) = parse(&["bench", "--quick", "--no-usertests"]).unwrap() else {
+            panic!("not bench")
+        };
+        assert!(opts.no_usertests && opts.only.is_none());
+        let Command::Bench(opts) = parse(&["bench", "--only", "usertests"]).unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(opts.only, Some(BenchOnly::Usertests));
+        assert!(parse(&["bench", "--only", "usertests", "--no-usertests"]).is_err());
+        assert!(parse(&["bench", "--only", "usertests", "--nic", "e1000"]).is_err());
+        assert!(parse(&["bench", "--only", "udp"]).is_err());
     }
 
     #[test]
