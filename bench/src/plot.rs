@@ -15,6 +15,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::Target;
 use crate::report::Run;
 use crate::summary::median_spread;
+use crate::{Nic, targets};
 
 /// Series colours, one per configuration in order of appearance.
 const COLOURS: [RGBColor; 6] = [
@@ -134,8 +135,9 @@ const GUEST: RGBColor = RGBColor(31, 119, 180);
 const DEVICE: RGBColor = RGBColor(255, 127, 14);
 const HOST: RGBColor = RGBColor(127, 127, 127);
 const SECOND: RGBColor = RGBColor(44, 160, 44);
-/// The performance targets, drawn as vertical lines.
-const GOAL: RGBColor = RGBColor(214, 39, 40);
+/// The performance targets, drawn as vertical lines (a panel's second target in the second
+/// colour).
+const GOALS: [RGBColor; 2] = [RGBColor(214, 39, 40), RGBColor(148, 103, 189)];
 
 /// The median over the runs of `config` of a figure some runs may lack.
 fn median_over(runs: &[Run], config: &str, f: impl Fn(&Run) -> Option<f64>) -> Option<f64> {
@@ -194,21 +196,28 @@ fn throughput_bars(runs: &[Run]) -> [Vec<Bar>; 3] {
     [udp, tcp, http]
 }
 
+/// A target line: where, and its legend.
+type Goal = (f64, String);
+
 /// One panel of horizontal bars, the first bar on top, each labelled with its value (`missing`
-/// when it has none), and the `goal` as a vertical line.
+/// when it has none), and each of the `goals` as a vertical line.
 fn bar_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     title: &str,
     unit: &str,
     bars: &[Bar],
-    goal: f64,
+    goals: &[Goal],
     missing: &str,
 ) -> Result<()> {
     let rows = bars.len();
     if rows == 0 {
         return Ok(());
     }
-    let top = bars.iter().filter_map(|b| b.1).fold(goal, f64::max);
+    let top = bars
+        .iter()
+        .filter_map(|b| b.1)
+        .chain(goals.iter().map(|g| g.0))
+        .fold(1.0, f64::max);
     let labels: Vec<String> = bars.iter().rev().map(|b| b.0.clone()).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
@@ -261,14 +270,17 @@ fn bar_panel(
             )
         }))
         .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            [(goal, SegmentValue::Exact(0)), (goal, SegmentValue::Last)],
-            GOAL.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label(format!("target {goal:.0} {unit}"))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GOAL.stroke_width(2)));
+    for (i, (goal, label)) in goals.iter().enumerate() {
+        let colour = GOALS[i % GOALS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                [(*goal, SegmentValue::Exact(0)), (*goal, SegmentValue::Last)],
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -280,9 +292,25 @@ fn bar_panel(
 
 /// Draws `throughput.svg` into `dir`: UDP zero-loss rates (guests in blue, the device ceilings in
 /// orange, the host's in grey), TCP bulk each way and HTTP request rates, the medians of the runs,
-/// each panel with its performance target.
+/// each panel with its performance targets (UDP: the best user program's share of each card's
+/// device ceiling of this run, where there is one).
 pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
     let [udp, tcp, http] = throughput_bars(runs);
+    let udp_goals: Vec<Goal> = [Nic::E1000, Nic::Virtio]
+        .into_iter()
+        .filter_map(|nic| {
+            let ceiling = targets::ceiling_zero_loss(runs, nic)?;
+            Some((
+                targets::BEST_SHARE * ceiling,
+                format!(
+                    "target {:.0}% of the {} ceiling",
+                    targets::BEST_SHARE * 100.0,
+                    nic.name()
+                ),
+            ))
+        })
+        .collect();
+    let target = |v: f64, what: &str, unit: &str| (v, format!("target{what} {v:.0} {unit}"));
     let heights =
         [udp.len(), tcp.len(), http.len()].map(|n| if n == 0 { 0 } else { 90 + 26 * n as u32 });
     let path = dir.join("throughput.svg");
@@ -296,7 +324,7 @@ pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
         "UDP echo: zero-loss rate achieved by the sender, vs the device and host ceilings",
         "pkt/s",
         &udp,
-        30_000.0,
+        &udp_goals,
         "< 1000",
     )?;
     bar_panel(
@@ -304,7 +332,7 @@ pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
         "TCP bulk through QEMU's user network",
         "Mbit/s",
         &tcp,
-        200.0,
+        &[target(targets::TCP_MBIT, "", "Mbit/s")],
         "n/a",
     )?;
     bar_panel(
@@ -312,7 +340,10 @@ pub fn throughput(dir: &Path, runs: &[Run]) -> Result<()> {
         "HTTP GET of a small file",
         "req/s",
         &http,
-        2_000.0,
+        &[
+            target(targets::HTTP_KEEPALIVE, ", keep-alive,", "req/s"),
+            target(targets::HTTP_CLOSE, ", new connection,", "req/s"),
+        ],
         "n/a",
     )?;
     root.present().map_err(err)

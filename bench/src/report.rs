@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::ser::{Serialize, Serializer};
 
 use crate::summary::to_summary;
+use crate::targets;
 use crate::usertests::{self, UsertestsRun};
 use crate::{Exchange, GuestCounters, RunResult, Target};
 
@@ -221,13 +222,14 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 /// `bench.json`: the machine, one record per configuration, run and metric, each run's
-/// details, and how each run of the `usertests` phase ended.
+/// details, how each run of the `usertests` phase ended, and the targets table's rows.
 #[derive(serde::Serialize)]
 struct Json<'a> {
     machine: &'a Machine,
     records: Vec<Record<'a>>,
     runs: Vec<Details<'a>>,
     usertests: Vec<UsertestsDetails<'a>>,
+    targets: Vec<targets::Row>,
 }
 
 #[derive(serde::Serialize)]
@@ -296,7 +298,7 @@ impl Serialize for HttpErrors<'_> {
 
 /// The whole benchmark as JSON: the machine, then one record per configuration, run and metric,
 /// then every rate try of each run (what the delivery figures are drawn from), then each run of
-/// the `usertests` phase with its failure, if any.
+/// the `usertests` phase with its failure, if any, then the targets judged ([`targets::judge`]).
 pub fn to_json(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> String {
     let records = all_records(runs, usertests)
         .into_iter()
@@ -320,7 +322,7 @@ pub fn to_json(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> S
             http_errors: HttpErrors(&r.result),
         })
         .collect();
-    let usertests = usertests
+    let usertests_details = usertests
         .iter()
         .map(|u| UsertestsDetails {
             run: u.run,
@@ -333,7 +335,8 @@ pub fn to_json(machine: &Machine, runs: &[Run], usertests: &[UsertestsRun]) -> S
         machine,
         records,
         runs: details,
-        usertests,
+        usertests: usertests_details,
+        targets: targets::judge(runs, usertests),
     };
     let mut s = serde_json::to_string_pretty(&json).expect("strings and numbers serialize");
     s.push('\n');
@@ -538,7 +541,7 @@ mod tests {
             "{summary}"
         );
         assert!(
-            summary.contains("| TCP guest→host ≥ 200 Mbit/s | e1000 ring 16 | n/a | n/a |"),
+            summary.contains("| TCP guest→host ≥ 500 Mbit/s | e1000 ring 16 | n/a | – | n/a |"),
             "{summary}"
         );
         assert!(
@@ -555,12 +558,15 @@ mod tests {
         let summary = to_summary(&m, &runs, &[]);
         for want in [
             "- note: virtio device ceiling skipped: why",
-            "| zero-loss UDP echo ≥ 30,000 pkt/s | e1000 ring 16 | 19999 pkt/s | no |",
-            "| ring 16: zero loss ≥ 15,000 pkt/s | e1000 ring 16 | 19999 pkt/s | yes |",
-            "| zero loss ≥ 75% of the device ceiling | e1000 ring 16 | 50.0 % | no |",
-            "| TCP guest→host ≥ 200 Mbit/s | e1000 ring 16 | 250.0 Mbit/s | yes |",
-            "| TCP host→guest ≥ 200 Mbit/s | e1000 ring 16 | 100.0 Mbit/s | no |",
-            "| HTTP keep-alive ≥ 2,000 req/s | e1000 ring 16 | 3000 req/s | yes |",
+            "| zero-loss UDP echo, best user program ≥ 75% of the device ceiling \
+             | e1000 ring 16 vs e1000 device ceiling ring 64 | 19999 vs 40000 pkt/s | 0.50 | no |",
+            "| TCP guest→host ≥ 500 Mbit/s | e1000 ring 16 | 250.0 Mbit/s | – | no |",
+            "| TCP host→guest ≥ 500 Mbit/s | e1000 ring 16 | 100.0 Mbit/s | – | no |",
+            "| HTTP keep-alive (4 clients) ≥ 3000 req/s | e1000 ring 16 | 3000 req/s | – | yes |",
+            "| HTTP new connection per request (4 clients) ≥ 1000 req/s | e1000 ring 16 \
+             | 500 req/s | – | no |",
+            "| device ceiling's zero-loss spread, (max − min) / median, ≤ 20% \
+             | e1000 device ceiling ring 64 | 40000 pkt/s, 1 run | – | n/a |",
             "| guest → host | 31.25 | 250.0 | 4194304 | 0.13 | 1.00 |",
             "| keep-alive | 3000 | 2.000 | 3.000 | 3000 | 1 |",
             "| new connection per request | 500 | 2.000 | 3.000 | 500 | 1 |",
@@ -569,7 +575,11 @@ mod tests {
         ] {
             assert!(summary.contains(want), "{want}\n{summary}");
         }
-        assert!(!summary.contains("device ceiling ring 64 | "), "{summary}");
+        // The ceiling is a reference, not a configuration judged against the guests' targets.
+        assert!(
+            !summary.contains("| e1000 device ceiling ring 64 vs"),
+            "{summary}"
+        );
         let json = to_json(&m, &runs, &[]);
         let v = parse(&json);
         assert_eq!(
@@ -583,6 +593,20 @@ mod tests {
             serde_json::json!(["TimedOut: timed out"])
         );
         assert!(errors["http_close"].is_array(), "{json}");
+        // The targets table's rows, machine-readable.
+        let best = v["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == "e1000.zero_loss_best_vs_ceiling")
+            .expect("the best user program's row");
+        assert_eq!(best["met"], "no");
+        assert_eq!(best["value"]["median"], 19_999.0);
+        assert_eq!(best["reference"]["median"], 40_000.0);
+        assert_eq!(
+            best["rule"],
+            serde_json::json!({"on": "ratio", "op": ">=", "limit": 0.75})
+        );
         let at = |key: &str| json.find(&format!("\"{key}\": [")).unwrap();
         assert!(at("http_keepalive") < at("http_close"), "{json}");
         for metric in [
@@ -663,7 +687,8 @@ mod tests {
         }
         let summary = to_summary(&m, &runs, &ut);
         for want in [
-            "| usertests (all) time — reported, no target | no network card | 155.00 s | n/a |",
+            "| usertests (all) time — reported, no target | no network card \
+             | 155.00 (150.00–160.00) s | – | n/a |",
             "## usertests (all), no network card (3 runs)",
             "| time to the verdict | 155.00 (150.00–160.00) | 2 of 3 |",
             "- run 2 failed: usertests failed: sbrkbugs (log: x.log)",
@@ -682,7 +707,7 @@ mod tests {
         let summary = to_summary(&m, &full_runs(), failed);
         assert!(
             summary.contains(
-                "| usertests (all) time — reported, no target | no network card | failed | n/a |"
+                "| usertests (all) time — reported, no target | no network card | failed | – | n/a |"
             ),
             "{summary}"
         );

@@ -74,8 +74,8 @@ struct QemuOpts {
 /// Options of `bench`.
 #[derive(Args, Debug, PartialEq)]
 struct BenchOpts {
-    /// The short run: E1000 rings 16 and 64 and virtio (and each card's device ceiling), one run,
-    /// short phases.
+    /// The short run: E1000 rings 16 and 64 and virtio (and per card its device ceiling and the
+    /// batched echo server), one run, short phases.
     #[arg(long)]
     quick: bool,
     /// Only this network card.
