@@ -4,9 +4,10 @@
 //! throughput.svg} (docs/bench.md).
 //!
 //! `--quick`: the host's loopback ceiling, and per card its device ceiling (`net.echo=1`, with
-//! the largest ring measured) and the guest: E1000 with rings 16 and 64, and virtio; then the
-//! batched echo server (`mudpecho`, UDP phases only) on the E1000 with the largest ring. One run
-//! each, short phases. The full run: rings 16, 64 and 256 and virtio, three runs each.
+//! the largest ring measured) and the guest: E1000 with rings 16 and 64, virtio (split
+//! virtqueues) and virtio packed (`packed=on`: packed virtqueues); then the batched echo server
+//! (`mudpecho`, UDP phases only) on the E1000 with the largest ring. One run each, short phases.
+//! The full run: rings 16, 64 and 256, virtio and virtio packed, three runs each.
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
 //! `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
@@ -47,15 +48,21 @@ fn targets(opts: &BenchOpts) -> Vec<Target> {
             ring: rings.last().copied(),
         });
     }
-    if opts.nic.is_none_or(|n| n == crate::Nic::Virtio) {
-        list.push(Target::DeviceEcho {
-            nic: Nic::Virtio,
-            ring: opts.ring,
-        });
-        list.push(Target::Guest {
-            nic: Nic::Virtio,
-            ring: opts.ring,
-        });
+    // Both virtio layouts with the same ring, so they compare directly.
+    for (flag, nic) in [
+        (crate::Nic::Virtio, Nic::Virtio),
+        (crate::Nic::VirtioPacked, Nic::VirtioPacked),
+    ] {
+        if opts.nic.is_none_or(|n| n == flag) {
+            list.push(Target::DeviceEcho {
+                nic,
+                ring: opts.ring,
+            });
+            list.push(Target::Guest {
+                nic,
+                ring: opts.ring,
+            });
+        }
     }
     list
 }
@@ -136,10 +143,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     let options = format!(
         "{} runs={runs} nic={} ring={} smp={} mem={} usertests={}",
         if opts.quick { "--quick" } else { "full" },
-        opts.nic.map_or("all", |n| match n {
-            crate::Nic::E1000 => "e1000",
-            crate::Nic::Virtio => "virtio",
-        }),
+        opts.nic.map_or("all", |n| n.harness().name()),
         opts.ring.map_or("default".into(), |r| r.to_string()),
         harness::qemu::DEFAULT_SMP,
         harness::qemu::DEFAULT_MEM,
@@ -276,7 +280,9 @@ mod tests {
                 "e1000 ring 64",
                 "e1000 ring 64 batched echo",
                 "virtio device ceiling",
-                "virtio default ring"
+                "virtio default ring",
+                "virtio-packed device ceiling",
+                "virtio-packed default ring"
             ]
         );
         assert_eq!(
@@ -289,7 +295,9 @@ mod tests {
                 "e1000 ring 256",
                 "e1000 ring 256 batched echo",
                 "virtio device ceiling",
-                "virtio default ring"
+                "virtio default ring",
+                "virtio-packed device ceiling",
+                "virtio-packed default ring"
             ]
         );
         assert_eq!(
@@ -298,6 +306,14 @@ mod tests {
                 "host loopback echo",
                 "virtio device ceiling ring 64",
                 "virtio ring 64"
+            ]
+        );
+        assert_eq!(
+            labels(opts(true, Some(crate::Nic::VirtioPacked), None)),
+            [
+                "host loopback echo",
+                "virtio-packed device ceiling",
+                "virtio-packed default ring"
             ]
         );
         assert_eq!(
