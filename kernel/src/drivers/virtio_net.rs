@@ -26,9 +26,11 @@
 //! the device): both queues are then packed rather than split. `virtqueue::Virtqueue`
 //! hides the difference, so everything below is written once; docs/design.md compares
 //! the two layouts. IN_ORDER is not negotiated: in either layout the device may give
-//! buffers back in any order, and the used entry's id says which. No checksum offload: smoltcp computes every checksum on TX and verifies
-//! every one on RX, so CSUM would save nothing, and GUEST_CSUM would let the device hand
-//! us partially checksummed frames (NEEDS_CSUM) that smoltcp rejects.
+//! buffers back in any order, and the used entry's id says which.
+//!
+//! No checksum offload: smoltcp computes every checksum on TX and verifies every one on
+//! RX, so CSUM would save nothing, and GUEST_CSUM would let the device hand us partially
+//! checksummed frames (NEEDS_CSUM) that smoltcp rejects.
 
 use super::virtio::*;
 use super::virtio_packed::VIRTIO_F_RING_PACKED;
