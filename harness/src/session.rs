@@ -148,7 +148,8 @@ impl Session {
     }
 
     /// Waits for init to start the shell and for its first prompt; with a card, checks that the
-    /// kernel found it and printed its line (`net: NAME mac MAC`).
+    /// kernel found it and printed its line (`net: NAME mac MAC irq N ring N`, ending in
+    /// ` packed` for a card with packed virtqueues).
     pub fn wait_boot(&mut self) -> Result<()> {
         self.q.expect("init: starting sh", BOOT_TIMEOUT)?;
         self.q.expect("$ ", BOOT_TIMEOUT)?;
@@ -162,7 +163,21 @@ impl Session {
                 nic.name()
             )));
         }
-        self.want_boot_line(&format!("net: {} mac {mac}", nic.kernel_name()))
+        let line = format!("net: {} mac {mac}", nic.kernel_name());
+        let suffix = nic.layout_suffix();
+        self.want_boot_line(&line)?;
+        // The layout the card was asked for is the one the driver chose.
+        let layout = regex::Regex::new(&format!(
+            r"(?m)^{} irq \d+ ring \d+{}$",
+            regex::escape(&line),
+            regex::escape(suffix)
+        ))?;
+        if !layout.is_match(&self.q.output()) {
+            return Err(self.q.fail(&format!(
+                "the boot line {line:?} does not end in `ring N{suffix}`"
+            )));
+        }
+        Ok(())
     }
 
     /// Fails unless the kernel printed `line` while booting.

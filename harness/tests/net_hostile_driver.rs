@@ -136,7 +136,7 @@ fn zero_length_frame(s: &mut Session, wire: &mut Wire, nic: Nic) -> Result<()> {
     }
     let start = Instant::now();
     wire.send(&[]).context("sending a zero-length frame")?;
-    if nic == Nic::Virtio {
+    if matches!(nic, Nic::Virtio | Nic::VirtioPacked) {
         // The kernel must not mind; the console is not the network.
         s.run_want("ifconfig", CMD, &["rx "])?;
         eprintln!(

@@ -332,6 +332,13 @@ fn net_lab_virtio() -> Result<()> {
     lab(Nic::Virtio)
 }
 
+/// The same card with packed virtqueues (QEMU's `packed=on`), so both layouts stay tested.
+#[test]
+#[ignore = "boots QEMU: run by `cargo xtask test`"]
+fn net_lab_virtio_packed() -> Result<()> {
+    lab(Nic::VirtioPacked)
+}
+
 mod guest_code {
     //! The guest's formats (user/src/net/wire.rs) on the host, against `harness::dns`.
 

@@ -5,9 +5,11 @@
 //!
 //! `--quick`: the host's loopback ceiling, and per card (E1000, virtio-net) its device ceiling
 //! (`net.echo=1`, with the largest ring measured), the guest with rings 16 and 64, and the
-//! batched echo server (`mudpecho`, UDP phases only) with its device ceiling's ring. One run
-//! each, short phases. The full run: rings 16, 64 and 256, three runs each. At the
-//! end it prints the targets table ([`bench::targets`]) that `summary.md` opens with.
+//! batched echo server (`mudpecho`, UDP phases only) with its device ceiling's ring; then
+//! virtio-net with packed virtqueues (`packed=on`), its device ceiling and the guest, with the
+//! largest ring only, to compare with split virtqueues. One run each, short phases. The full
+//! run: rings 16, 64 and 256, three runs each. At the end it prints the targets table
+//! ([`bench::targets`]) that `summary.md` opens with.
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
 //! `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
@@ -51,6 +53,17 @@ fn targets(opts: &BenchOpts) -> Vec<Target> {
         // The batched echo server, against the same ring as the device ceiling.
         list.push(Target::BatchedEcho {
             nic,
+            ring: rings.last().copied(),
+        });
+    }
+    // Packed virtqueues against split ones, on the ring of the ceilings.
+    if opts.nic.is_none_or(|n| n == crate::Nic::VirtioPacked) {
+        list.push(Target::DeviceEcho {
+            nic: Nic::VirtioPacked,
+            ring: rings.last().copied(),
+        });
+        list.push(Target::Guest {
+            nic: Nic::VirtioPacked,
             ring: rings.last().copied(),
         });
     }
@@ -133,10 +146,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     let options = format!(
         "{} runs={runs} nic={} ring={} smp={} mem={} usertests={}",
         if opts.quick { "--quick" } else { "full" },
-        opts.nic.map_or("all", |n| match n {
-            crate::Nic::E1000 => "e1000",
-            crate::Nic::Virtio => "virtio",
-        }),
+        opts.nic.map_or("all", |n| n.harness().name()),
         opts.ring.map_or("default".into(), |r| r.to_string()),
         harness::qemu::DEFAULT_SMP,
         harness::qemu::DEFAULT_MEM,
@@ -279,7 +289,9 @@ mod tests {
                 "virtio device ceiling ring 64",
                 "virtio ring 16",
                 "virtio ring 64",
-                "virtio ring 64 batched echo"
+                "virtio ring 64 batched echo",
+                "virtio-packed device ceiling ring 64",
+                "virtio-packed ring 64"
             ]
         );
         assert_eq!(
@@ -295,7 +307,9 @@ mod tests {
                 "virtio ring 16",
                 "virtio ring 64",
                 "virtio ring 256",
-                "virtio ring 256 batched echo"
+                "virtio ring 256 batched echo",
+                "virtio-packed device ceiling ring 256",
+                "virtio-packed ring 256"
             ]
         );
         assert_eq!(
@@ -305,6 +319,14 @@ mod tests {
                 "virtio device ceiling ring 64",
                 "virtio ring 64",
                 "virtio ring 64 batched echo"
+            ]
+        );
+        assert_eq!(
+            labels(opts(true, Some(crate::Nic::VirtioPacked), None)),
+            [
+                "host loopback echo",
+                "virtio-packed device ceiling ring 64",
+                "virtio-packed ring 64"
             ]
         );
         assert_eq!(

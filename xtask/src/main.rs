@@ -74,8 +74,8 @@ struct QemuOpts {
 /// Options of `bench`.
 #[derive(Args, Debug, PartialEq)]
 struct BenchOpts {
-    /// The short run: E1000 rings 16 and 64 and virtio (and per card its device ceiling and the
-    /// batched echo server), one run, short phases.
+    /// The short run: per card (E1000, virtio-net) its device ceiling, rings 16 and 64 and the
+    /// batched echo server; virtio-net with packed virtqueues; one run, short phases.
     #[arg(long)]
     quick: bool,
     /// Only this network card.
@@ -115,8 +115,21 @@ fn count_parser(max: u16) -> impl clap::builder::TypedValueParser<Value = usize>
 enum Nic {
     /// Intel 82540EM on PCI.
     E1000,
-    /// virtio-net on virtio-mmio.
+    /// virtio-net on virtio-mmio, split virtqueues (QEMU's default).
     Virtio,
+    /// virtio-net on virtio-mmio with `packed=on`: packed virtqueues.
+    VirtioPacked,
+}
+
+impl Nic {
+    /// The harness's card, which knows its QEMU options.
+    fn harness(self) -> harness::qemu::Nic {
+        match self {
+            Nic::E1000 => harness::qemu::Nic::E1000,
+            Nic::Virtio => harness::qemu::Nic::Virtio,
+            Nic::VirtioPacked => harness::qemu::Nic::VirtioPacked,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -195,6 +208,10 @@ mod tests {
             panic!("not qemu")
         };
         assert_eq!(opts.nic, Some(Nic::Virtio));
+        let Command::Qemu(opts) = parse(&["qemu", "--nic", "virtio-packed"]).unwrap() else {
+            panic!("not qemu")
+        };
+        assert_eq!(opts.nic, Some(Nic::VirtioPacked));
     }
 
     #[test]

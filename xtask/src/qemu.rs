@@ -35,8 +35,8 @@ pub fn run(opts: &QemuOpts) -> Result<ExitCode> {
 }
 
 /// The network part of the command line, like the lab's Makefile: the card (`--nic`, E1000 by
-/// default) on QEMU's user network, host UDP ports FWDPORT1 and FWDPORT2 of 127.0.0.1 forwarded to
-/// guest ports 2000 and 2001, and a capture in target/xv6net/packets.pcap. The ports default to the
+/// default; `virtio-packed` is virtio-net with `packed=on`) on QEMU's user network, host UDP
+/// ports FWDPORT1 and FWDPORT2 of 127.0.0.1 forwarded to guest ports 2000 and 2001, and a capture in target/xv6net/packets.pcap. The ports default to the
 /// lab's for this user (uid%5000 + 25999 and + 30999); the environment variables FWDPORT1, FWDPORT2,
 /// SERVERPORT and DNSPORT override them. Prints how to run the host side and `nettest`.
 fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
@@ -59,10 +59,7 @@ fn net_args(opts: &QemuOpts) -> Result<Vec<OsString>> {
     let dns = env_port("DNSPORT", dns_port_for_uid(uid))?;
     // httpd in the guest (port 80) is reachable from a host browser at this port.
     let http = env_port("HTTPPORT", (25080 + uid % 5000) as u16)?;
-    let nic = match opts.nic.unwrap_or(Nic::E1000) {
-        Nic::E1000 => harness::qemu::Nic::E1000,
-        Nic::Virtio => harness::qemu::Nic::Virtio,
-    };
+    let nic = opts.nic.unwrap_or(Nic::E1000).harness();
     let (device, name) = (nic.device(), nic.kernel_name());
     let pcap = cmd::Paths::new()?.out().join("packets.pcap");
     let LabPorts { server, fwd1, fwd2 } = ports;
@@ -175,6 +172,15 @@ mod tests {
         assert_eq!(
             device,
             "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1"
+        );
+    }
+
+    #[test]
+    fn virtio_packed_asks_qemu_for_packed_queues() {
+        let (_, device) = netdev_and_device(Some(Nic::VirtioPacked));
+        assert_eq!(
+            device,
+            "virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1,packed=on"
         );
     }
 

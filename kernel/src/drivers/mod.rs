@@ -9,6 +9,8 @@ pub mod uart;
 pub mod virtio;
 pub mod virtio_disk;
 pub mod virtio_net;
+pub mod virtio_packed;
+pub mod virtqueue;
 
 /// Reads from character device `major` into a user or kernel address.
 pub fn devread(major: i16, user_dst: bool, dst: usize, n: usize) -> Result<usize, ()> {

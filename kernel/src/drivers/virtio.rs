@@ -4,7 +4,8 @@
 //!
 //! `Vring` serves both the disk (a fixed size, no event index) and the NIC (size chosen at
 //! boot, notification suppression by event index); its index arithmetic is in
-//! `devring::virtq`, where the host tests it.
+//! `devring::virtq`, where the host tests it. The NIC may use packed virtqueues instead
+//! (virtio_packed.rs), through `virtqueue::Virtqueue`.
 
 use crate::arch::riscv::PGSIZE;
 use crate::mm::kalloc::{kfree, kzalloc};
@@ -56,6 +57,8 @@ pub const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
 pub const VRING_USED_F_NO_NOTIFY: u16 = 1;
 /// Feature bit: both sides publish event indexes instead of those flags.
 pub const VIRTIO_F_EVENT_IDX: u32 = 29;
+/// Feature bit: a modern (virtio 1.x) device; one on virtio-mmio version 2 requires it.
+pub const VIRTIO_F_VERSION_1: u32 = 32;
 
 /// A buffer descriptor (§2.7.5).
 #[repr(C)]
@@ -86,22 +89,32 @@ pub fn probe(device_id: u32) -> Option<(Mmio, usize)> {
 /// of the low 32 feature bits (and VIRTIO_F_VERSION_1 from the high ones).
 /// Returns the accepted low bits, or why the device refused them.
 pub fn negotiate(regs: Mmio, accept: impl Fn(u32) -> u32) -> Result<u32, &'static str> {
+    negotiate_all(regs, |offered| {
+        u64::from(accept(offered as u32)) | 1 << VIRTIO_F_VERSION_1
+    })
+    .map(|features| features as u32)
+}
+
+/// Resets the device and negotiates all 64 feature bits: the driver accepts
+/// `accept(offered) & offered`. A modern device requires VIRTIO_F_VERSION_1, so `accept`
+/// must include it. Returns the accepted bits, or why the device refused them.
+pub fn negotiate_all(regs: Mmio, accept: impl Fn(u64) -> u64) -> Result<u64, &'static str> {
     regs.write32(STATUS, 0);
     let mut status = STATUS_ACKNOWLEDGE;
     regs.write32(STATUS, status);
     status |= STATUS_DRIVER;
     regs.write32(STATUS, status);
 
-    regs.write32(DEVICE_FEATURES_SEL, 0);
-    let offered = regs.read32(DEVICE_FEATURES);
+    let mut offered = 0u64;
+    for word in 0..2 {
+        regs.write32(DEVICE_FEATURES_SEL, word);
+        offered |= u64::from(regs.read32(DEVICE_FEATURES)) << (32 * word);
+    }
     let features = accept(offered) & offered;
-    regs.write32(DRIVER_FEATURES_SEL, 0);
-    regs.write32(DRIVER_FEATURES, features);
-    // VIRTIO_F_VERSION_1 (bit 32): a modern device requires it.
-    regs.write32(DEVICE_FEATURES_SEL, 1);
-    let high = regs.read32(DEVICE_FEATURES) & 1;
-    regs.write32(DRIVER_FEATURES_SEL, 1);
-    regs.write32(DRIVER_FEATURES, high);
+    for word in 0..2 {
+        regs.write32(DRIVER_FEATURES_SEL, word);
+        regs.write32(DRIVER_FEATURES, (features >> (32 * word)) as u32);
+    }
 
     status |= STATUS_FEATURES_OK;
     regs.write32(STATUS, status);
@@ -119,8 +132,10 @@ pub fn driver_ok(regs: Mmio) {
 
 /// Selects queue `index`, checks it is free and at least `num` long, gives it three
 /// zeroed pages (descriptor table, avail ring, used ring) and marks it ready. On
-/// failure the device was told nothing and no page stays allocated.
-fn setup_queue(
+/// failure the device was told nothing and no page stays allocated. The pages serve
+/// either layout: a packed queue puts its ring in the first and its event suppression
+/// structures in the other two.
+pub(super) fn setup_queue(
     regs: Mmio,
     index: u32,
     num: u32,

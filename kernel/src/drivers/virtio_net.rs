@@ -2,7 +2,7 @@
 //! `-netdev user,id=net0,... -device virtio-net-device,netdev=net0,bus=virtio-mmio-bus.1`
 //! (plus `-global virtio-mmio.force-legacy=false`).
 //!
-//! Two split virtqueues of `ring` entries each: receiveq (0) and transmitq (1). Every
+//! Two virtqueues of `ring` entries each: receiveq (0) and transmitq (1). Every
 //! descriptor owns one fixed 2048-byte buffer (two per kalloc'd page) for the driver's
 //! lifetime, so no packet allocates. Each buffer holds the 12-byte `virtio_net_hdr`
 //! (its VERSION_1 size) followed by one whole Ethernet frame of up to 1514 bytes
@@ -19,14 +19,22 @@
 //! device does not hold, or a length that fits no buffer, is dropped and counted, and a
 //! probe that cannot bring the card up says why on the console and returns `None`.
 //!
-//! Features: MAC (§5.1.4: the address is in config space), VERSION_1, and EVENT_IDX when
+//! Features: MAC (§5.1.4: the address is in config space), VERSION_1, EVENT_IDX when
 //! offered (§2.7.7, §2.7.10: notify the device only when its `avail_event` is crossed;
 //! ask for RX interrupts one frame ahead, and for TX interrupts only while every slot is
-//! in flight). No checksum offload: smoltcp computes every checksum on TX and verifies
-//! every one on RX, so CSUM would save nothing, and GUEST_CSUM would let the device hand
-//! us partially checksummed frames (NEEDS_CSUM) that smoltcp rejects.
+//! in flight), and RING_PACKED when offered (§2.8; QEMU offers it with `packed=on` on
+//! the device): both queues are then packed rather than split. `virtqueue::Virtqueue`
+//! hides the difference, so everything below is written once; docs/design.md compares
+//! the two layouts. IN_ORDER is not negotiated: in either layout the device may give
+//! buffers back in any order, and the used entry's id says which.
+//!
+//! No checksum offload: smoltcp computes every checksum on TX and verifies every one on
+//! RX, so CSUM would save nothing, and GUEST_CSUM would let the device hand us partially
+//! checksummed frames (NEEDS_CSUM) that smoltcp rejects.
 
 use super::virtio::*;
+use super::virtio_packed::VIRTIO_F_RING_PACKED;
+use super::virtqueue::Virtqueue;
 use crate::arch::riscv::{PGSIZE, r_time};
 use crate::mm::kalloc::{kalloc, kfree};
 use crate::mm::mmio::Mmio;
@@ -59,12 +67,14 @@ pub struct VirtioNet {
     regs: Mmio,
     irq: usize,
     mac: [u8; 6],
+    /// Whether the queues are packed (VIRTIO_F_RING_PACKED) rather than split.
+    packed: bool,
 }
 
 /// The receive half: receiveq and its buffers.
 pub struct VirtioNetRx {
     regs: Mmio,
-    queue: Vring,
+    queue: Virtqueue,
     /// Address of descriptor i's buffer.
     bufs: Vec<usize>,
     /// Whether the device holds descriptor i (posted, not yet used).
@@ -77,7 +87,7 @@ pub struct VirtioNetRx {
 /// The transmit half: transmitq and its buffers.
 pub struct VirtioNetTx {
     regs: Mmio,
-    queue: Vring,
+    queue: Virtqueue,
     /// Address of descriptor i's buffer.
     bufs: Vec<usize>,
     /// Descriptors the device does not hold (capacity = queue size, so never grows).
@@ -100,7 +110,17 @@ pub fn probe(ring: usize) -> Option<(VirtioNet, VirtioNetRx, VirtioNetTx)> {
         regs.write32(STATUS, 0);
         return None;
     };
-    Some((VirtioNet { regs, irq, mac }, rx, tx))
+    let packed = rx.queue.is_packed();
+    Some((
+        VirtioNet {
+            regs,
+            irq,
+            mac,
+            packed,
+        },
+        rx,
+        tx,
+    ))
 }
 
 /// Says why the card cannot be brought up; None for the caller to return.
@@ -114,11 +134,18 @@ fn fail<T>(why: core::fmt::Arguments) -> Option<T> {
 fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetTx)> {
     // Everything else stays off: no offloads (see the module comment), no merged RX
     // buffers, no control queue, one queue pair.
-    let features = match negotiate(regs, |_| 1 << VIRTIO_NET_F_MAC | 1 << VIRTIO_F_EVENT_IDX) {
+    let wanted = [
+        VIRTIO_NET_F_MAC,
+        VIRTIO_F_EVENT_IDX,
+        VIRTIO_F_VERSION_1,
+        VIRTIO_F_RING_PACKED,
+    ];
+    let features = match negotiate_all(regs, |_| wanted.iter().fold(0, |all, b| all | 1u64 << b)) {
         Ok(features) => features,
         Err(why) => return fail(format_args!("{why}")),
     };
     let event_idx = features & (1 << VIRTIO_F_EVENT_IDX) != 0;
+    let packed = features & (1 << VIRTIO_F_RING_PACKED) != 0;
     let max = queue_max(regs, RECEIVEQ).min(queue_max(regs, TRANSMITQ));
     let Some(size) = devring::virtq::queue_size(ring, max) else {
         return fail(format_args!("queues too short ({max} descriptors)"));
@@ -143,7 +170,7 @@ fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetT
         free_slots(&rx_bufs);
         return fail(format_args!("out of memory for the buffers"));
     };
-    let rx_queue = match Vring::new(regs, RECEIVEQ, size, event_idx) {
+    let rx_queue = match Virtqueue::new(regs, RECEIVEQ, size, event_idx, packed) {
         Ok(q) => q,
         Err(why) => {
             free_slots(&rx_bufs);
@@ -151,7 +178,7 @@ fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetT
             return fail(format_args!("receiveq: {why}"));
         }
     };
-    let tx_queue = match Vring::new(regs, TRANSMITQ, size, event_idx) {
+    let tx_queue = match Virtqueue::new(regs, TRANSMITQ, size, event_idx, packed) {
         Ok(q) => q,
         Err(why) => {
             regs.write32(STATUS, 0);
@@ -262,6 +289,11 @@ impl VirtioNet {
         let status = self.regs.read32(INTERRUPT_STATUS) & 0x3;
         self.regs.write32(INTERRUPT_ACK, status);
         status != 0
+    }
+
+    /// Whether the queues are packed (VIRTIO_F_RING_PACKED) rather than split.
+    pub fn packed(&self) -> bool {
+        self.packed
     }
 
     /// Frames the card dropped for lack of RX descriptors: virtio-net cannot tell, so 0.

@@ -33,14 +33,15 @@ fn bootarg_usize(key: &str, default: usize) -> usize {
 pub fn netinit() {
     let ring = bootarg_usize("net.ring", 16);
     let itr = bootarg_usize("e1000.itr", 0) as u32;
-    let (nic, irq, name) = if let Some((c, r, t)) = e1000::probe(ring, ring, itr) {
+    // `layout`: how the boot line names a ring layout other than the card's usual one.
+    let (nic, irq, name, layout) = if let Some((c, r, t)) = e1000::probe(ring, ring, itr) {
         let irq = c.irq();
         let nic = Nic::new(NicCtl::E1000(c), NicRx::E1000(r), NicTx::E1000(t));
-        (nic, irq, "e1000")
+        (nic, irq, "e1000", "")
     } else if let Some((c, r, t)) = virtio_net::probe(ring) {
-        let irq = c.irq();
+        let (irq, layout) = (c.irq(), if c.packed() { " packed" } else { "" });
         let nic = Nic::new(NicCtl::Virtio(c), NicRx::Virtio(r), NicTx::Virtio(t));
-        (nic, irq, "virtio-net")
+        (nic, irq, "virtio-net", layout)
     } else {
         crate::println!("net: no network card found");
         return;
@@ -58,7 +59,7 @@ pub fn netinit() {
     let mut stack = NetStack::new(nic, config);
     let (addr, prefix) = stack.ipv4();
     crate::println!(
-        "net: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} irq {} ring {}",
+        "net: {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} irq {} ring {}{}",
         name,
         m[0],
         m[1],
@@ -67,7 +68,8 @@ pub fn netinit() {
         m[4],
         m[5],
         irq,
-        ring
+        ring,
+        layout
     );
     crate::println!(
         "net: addr {}/{} gw {}",
