@@ -151,6 +151,26 @@ pub fn metrics(r: &RunResult) -> Vec<Metric> {
             ("guest_rx_frames".into(), count(|g| g.rx), "count"),
             ("guest_tx_frames".into(), count(|g| g.tx), "count"),
             ("guest_interrupts".into(), count(|g| g.interrupts), "count"),
+            (
+                "guest_tx_frames_per_doorbell".into(),
+                g.map_or(f64::NAN, |g| g.tx_frames_per_doorbell()),
+                "ratio",
+            ),
+            (
+                "guest_rx_frames_per_doorbell".into(),
+                g.map_or(f64::NAN, |g| g.rx_frames_per_doorbell()),
+                "ratio",
+            ),
+            (
+                "guest_tx_doorbells".into(),
+                count(|g| g.tx_doorbells),
+                "count",
+            ),
+            (
+                "guest_rx_doorbells".into(),
+                count(|g| g.rx_doorbells),
+                "count",
+            ),
         ]);
     }
     for c in &r.costs {
@@ -469,6 +489,8 @@ pub(crate) mod fixtures {
             rx: 60,
             tx: 40,
             interrupts: 50,
+            tx_doorbells: 10,
+            rx_doorbells: 6,
         });
         guest.result.costs = vec![PhaseCost {
             phase: "udp",

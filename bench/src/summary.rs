@@ -210,8 +210,8 @@ fn more_tables(s: &mut String, these: &[&RunResult]) {
             s.push_str("n/a: this kernel's `ifconfig` prints no `time:` line.\n");
         } else {
             s.push_str(
-                "\n| frames per interrupt | driver ns/frame | stack ns/frame | copy ns/frame | rx frames | tx frames | interrupts |\n\
-                 |---:|---:|---:|---:|---:|---:|---:|\n",
+                "\n| frames per interrupt | driver ns/frame | stack ns/frame | copy ns/frame | rx frames | tx frames | interrupts | tx frames per doorbell | rx frames per doorbell |\n\
+                 |---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             );
             let col = |unit, f: fn(&super::GuestTime) -> f64| {
                 let v: Vec<f64> = counters.iter().flatten().map(f).collect();
@@ -223,7 +223,7 @@ fn more_tables(s: &mut String, these: &[&RunResult]) {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 col("ratio", |g| g.packets_per_interrupt()),
                 col("ns", |g| g.ns_per_packet()[0]),
                 col("ns", |g| g.ns_per_packet()[1]),
@@ -231,6 +231,8 @@ fn more_tables(s: &mut String, these: &[&RunResult]) {
                 col("count", |g| g.rx as f64),
                 col("count", |g| g.tx as f64),
                 col("count", |g| g.interrupts as f64),
+                col("ratio", |g| g.tx_frames_per_doorbell()),
+                col("ratio", |g| g.rx_frames_per_doorbell()),
             );
         }
     }

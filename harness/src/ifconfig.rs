@@ -6,11 +6,12 @@
 //!   rx N frames N bytes
 //!   tx N frames N bytes
 //!   interrupts N
+//!   doorbells tx N rx N
 //!   heap N bytes in use
 //!   drops: malformed N unsupported N not-for-us N no-socket N
 //!   drops: queue-full N tx-ring-full N rx-ring-full N
 //!   drops: martian N unresolved N
-//!   time: driver_ns=N stack_ns=N copy_ns=N rx=N tx=N interrupts=N
+//!   time: driver_ns=N stack_ns=N copy_ns=N rx=N tx=N interrupts=N tx_doorbells=N rx_doorbells=N
 //! ```
 
 use std::fmt::Write as _;
@@ -161,6 +162,19 @@ pub fn heap_used(out: &str) -> Result<u64> {
         .with_context(|| format!("no heap line in ifconfig's output:\n{out}"))
 }
 
+/// The doorbells rung, (transmit, receive), from `ifconfig`'s `  doorbells tx N rx N` line.
+pub fn doorbells(out: &str) -> Result<(u64, u64)> {
+    out.lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w[..] {
+                ["doorbells", "tx", tx, "rx", rx] => Some((tx.parse().ok()?, rx.parse().ok()?)),
+                _ => None,
+            }
+        })
+        .with_context(|| format!("no doorbells line in ifconfig's output:\n{out}"))
+}
+
 /// The guest's time counters (one `time:` line of `ifconfig`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GuestTime {
@@ -176,10 +190,16 @@ pub struct GuestTime {
     pub tx: u64,
     /// NIC interrupts taken.
     pub interrupts: u64,
+    /// Doorbells rung (TDT writes or transmitq notifications); 0 from a kernel that does
+    /// not print them.
+    pub tx_doorbells: u64,
+    /// Receive doorbells rung (RDT writes or receiveq notifications); 0 likewise.
+    pub rx_doorbells: u64,
 }
 
 impl GuestTime {
-    /// The `time:` line in `ifconfig`'s output, if there is one with every field.
+    /// The `time:` line in `ifconfig`'s output, if there is one with every field (the
+    /// doorbells, which older kernels do not print, read as 0 when absent).
     pub fn parse(ifconfig: &str) -> Option<GuestTime> {
         let line = ifconfig
             .lines()
@@ -197,6 +217,8 @@ impl GuestTime {
             rx: field("rx")?,
             tx: field("tx")?,
             interrupts: field("interrupts")?,
+            tx_doorbells: field("tx_doorbells").unwrap_or(0),
+            rx_doorbells: field("rx_doorbells").unwrap_or(0),
         })
     }
 
@@ -209,6 +231,8 @@ impl GuestTime {
             rx: self.rx.saturating_sub(earlier.rx),
             tx: self.tx.saturating_sub(earlier.tx),
             interrupts: self.interrupts.saturating_sub(earlier.interrupts),
+            tx_doorbells: self.tx_doorbells.saturating_sub(earlier.tx_doorbells),
+            rx_doorbells: self.rx_doorbells.saturating_sub(earlier.rx_doorbells),
         }
     }
 
@@ -220,6 +244,16 @@ impl GuestTime {
     /// Frames (received and sent) per NIC interrupt.
     pub fn packets_per_interrupt(&self) -> f64 {
         ratio(self.packets(), self.interrupts)
+    }
+
+    /// Frames sent per transmit doorbell (NaN without doorbells).
+    pub fn tx_frames_per_doorbell(&self) -> f64 {
+        ratio(self.tx, self.tx_doorbells)
+    }
+
+    /// Frames received per receive doorbell (NaN without doorbells).
+    pub fn rx_frames_per_doorbell(&self) -> f64 {
+        ratio(self.rx, self.rx_doorbells)
     }
 
     /// Nanoseconds per frame (received or sent) in the driver, the stack and the user copy.
@@ -247,6 +281,7 @@ mod tests {
   rx 12 frames 1500 bytes
   tx 3 frames 200 bytes
   interrupts 15
+  doorbells tx 2 rx 1
   heap 123456 bytes in use
   drops: malformed 1 unsupported 2 not-for-us 3 no-socket 4
   drops: queue-full 5 tx-ring-full 6 rx-ring-full 7
@@ -269,6 +304,8 @@ mod tests {
         assert_eq!(c.stack_drops(), 38);
         assert_eq!(c.drop(Martian), 8);
         assert_eq!(heap_used(IFCONFIG).unwrap(), 123456);
+        assert_eq!(doorbells(IFCONFIG).unwrap(), (2, 1));
+        assert!(doorbells(&IFCONFIG.replace("tx 2 rx", "tx x rx")).is_err());
         assert!(heap_used(&IFCONFIG.replace("heap 123456", "heap x")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("  drops: queue", "  x: queue")).is_err());
         assert!(Counters::parse(&IFCONFIG.replace("rx 12", "rx x")).is_err());
@@ -277,7 +314,7 @@ mod tests {
     #[test]
     fn the_time_line_is_parsed_and_differenced() {
         let before = "e1000:\n  interrupts 4\n  time: driver_ns=100 stack_ns=200 copy_ns=30 rx=2 tx=1 interrupts=3\n";
-        let after = "  time: driver_ns=1100 stack_ns=4200 copy_ns=530 rx=52 tx=51 interrupts=23\n";
+        let after = "  time: driver_ns=1100 stack_ns=4200 copy_ns=530 rx=52 tx=51 interrupts=23 tx_doorbells=10 rx_doorbells=5\n";
         let d = GuestTime::parse(after)
             .unwrap()
             .since(&GuestTime::parse(before).unwrap());
@@ -289,10 +326,14 @@ mod tests {
                 copy_ns: 500,
                 rx: 50,
                 tx: 50,
-                interrupts: 20
+                interrupts: 20,
+                tx_doorbells: 10,
+                rx_doorbells: 5,
             }
         );
         assert_eq!(d.packets_per_interrupt(), 5.0);
+        assert_eq!(d.tx_frames_per_doorbell(), 5.0);
+        assert_eq!(d.rx_frames_per_doorbell(), 10.0);
         assert_eq!(d.ns_per_packet(), [10.0, 40.0, 5.0]);
     }
 
@@ -301,5 +342,11 @@ mod tests {
         assert_eq!(GuestTime::parse("e1000:\n  interrupts 4\n"), None);
         assert_eq!(GuestTime::parse("  time: driver_ns=1 rx=2\n"), None);
         assert!(GuestTime::default().packets_per_interrupt().is_nan());
+        // A kernel that prints no doorbells: the line still parses, its ratios are NaN.
+        let old =
+            GuestTime::parse("  time: driver_ns=1 stack_ns=2 copy_ns=3 rx=4 tx=5 interrupts=6\n")
+                .unwrap();
+        assert_eq!((old.tx_doorbells, old.rx_doorbells), (0, 0));
+        assert!(old.tx_frames_per_doorbell().is_nan());
     }
 }

@@ -47,6 +47,12 @@ pub struct NetStat {
     /// Bytes of the kernel heap in use (sockets and their buffers live there). Appended
     /// like dns_server.
     pub heap_used: u64,
+    /// Doorbells the driver rang: register writes that told the NIC of new transmit
+    /// descriptors (E1000 TDT, virtio-net transmitq notifications) and of receive
+    /// descriptors given back (RDT, receiveq notifications). With the frame counters,
+    /// frames per doorbell. Appended like dns_server.
+    pub tx_doorbells: u64,
+    pub rx_doorbells: u64,
 }
 
 /// `NetStat::flags`: the time fields are measured.
@@ -57,7 +63,7 @@ pub const NIC_E1000: u32 = 1;
 pub const NIC_VIRTIO: u32 = 2;
 
 impl NetStat {
-    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 3 * 8;
+    pub const SIZE: usize = 4 * 4 + 8 + 12 * 8 + 8 + 3 * 8 + 5 * 8;
 
     /// The bytes user space receives (little-endian, C layout).
     pub fn to_bytes(&self) -> [u8; Self::SIZE] {
@@ -93,6 +99,8 @@ impl NetStat {
         b[152..160].copy_from_slice(&self.drop_martian.to_le_bytes());
         b[160..168].copy_from_slice(&self.drop_unresolved.to_le_bytes());
         b[168..176].copy_from_slice(&self.heap_used.to_le_bytes());
+        b[176..184].copy_from_slice(&self.tx_doorbells.to_le_bytes());
+        b[184..192].copy_from_slice(&self.rx_doorbells.to_le_bytes());
         b
     }
 
@@ -128,6 +136,8 @@ impl NetStat {
             drop_martian: u64_at(16),
             drop_unresolved: u64_at(17),
             heap_used: u64_at(18),
+            tx_doorbells: u64_at(19),
+            rx_doorbells: u64_at(20),
         }
     }
 }
@@ -151,6 +161,8 @@ mod tests {
             drop_martian: 12,
             drop_unresolved: 13,
             heap_used: 14,
+            tx_doorbells: 15,
+            rx_doorbells: 16,
             ..Default::default()
         };
         let b = s.to_bytes();
@@ -167,6 +179,10 @@ mod tests {
         assert_eq!(&b[160..168], &13u64.to_le_bytes());
         assert_eq!(core::mem::offset_of!(NetStat, heap_used), 168);
         assert_eq!(&b[168..176], &14u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, tx_doorbells), 176);
+        assert_eq!(&b[176..184], &15u64.to_le_bytes());
+        assert_eq!(core::mem::offset_of!(NetStat, rx_doorbells), 184);
+        assert_eq!(&b[184..192], &16u64.to_le_bytes());
         assert_eq!(NetStat::from_bytes(&b), s);
     }
 }

@@ -27,6 +27,87 @@ pub fn need_event(event: u16, new: u16, old: u16) -> bool {
     new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
 }
 
+/// The driver's half of available-buffer notifications when it publishes entries one at
+/// a time but decides whether to notify once per batch: one doorbell for many frames.
+///
+/// ```text
+///            decided              published
+///               v                     v
+///   ... done | new | new | new | new | (next)     the batch: [decided, published)
+/// ```
+///
+/// Each entry is published (the avail index moves) as soon as it is written, so a device
+/// that is already working takes it without a notification. Only the decision waits for
+/// the end of the batch. The device's `avail_event` may have moved anywhere while the batch
+/// grew (it moves as the device consumes entries, and it is where the device went idle);
+/// what counts is its value read after the last entry was published: the device wants a
+/// notification if and only if that value names an entry of the batch. An event before
+/// the batch belongs to an earlier decision, and one equal to `published` means the device
+/// has already seen every entry. This is one `need_event` over the whole batch, with the
+/// index before the batch as `old` and the index after it as `new`, and it answers as
+/// checking each entry against that event would (the host tests below check both).
+///
+/// A batch must stay shorter than 2^16 entries for the window to mean anything; the
+/// drivers end theirs long before (at most one queue's worth).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The avail index after the last published entry.
+    published: u16,
+    /// The avail index when the last decision was made.
+    decided: u16,
+}
+
+impl Batch {
+    /// An empty batch whose next entry has free-running index `idx`.
+    pub fn at(idx: u16) -> Batch {
+        Batch {
+            published: idx,
+            decided: idx,
+        }
+    }
+
+    /// The free-running index of the next entry to publish.
+    pub fn next(&self) -> u16 {
+        self.published
+    }
+
+    /// Records one more published entry; returns the new avail index, which the driver
+    /// then writes to the ring.
+    pub fn publish(&mut self) -> u16 {
+        debug_assert!(
+            self.len() < u16::MAX,
+            "a batch must end before 2^16 entries"
+        );
+        self.published = self.published.wrapping_add(1);
+        self.published
+    }
+
+    /// Entries published since the last decision.
+    pub fn len(&self) -> u16 {
+        self.published.wrapping_sub(self.decided)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ends the batch with VIRTIO_F_EVENT_IDX, given the device's `avail_event` read after
+    /// the last entry was published: whether to notify the device.
+    pub fn end_by_event(&mut self, avail_event: u16) -> bool {
+        let notify = need_event(avail_event, self.published, self.decided);
+        self.decided = self.published;
+        notify
+    }
+
+    /// Ends the batch without VIRTIO_F_EVENT_IDX, given whether the device set
+    /// VRING_USED_F_NO_NOTIFY: notify unless the batch is empty or the device declined.
+    pub fn end_by_flag(&mut self, no_notify: bool) -> bool {
+        let notify = !self.is_empty() && !no_notify;
+        self.decided = self.published;
+        notify
+    }
+}
+
 /// The ring entry that free-running index `idx` names in a ring of `size` entries.
 pub fn slot(idx: u16, size: u16) -> usize {
     debug_assert!(size.is_power_of_two());
@@ -110,6 +191,84 @@ mod tests {
             old = new;
         }
         assert!(need_event(event, old.wrapping_add(1), old));
+    }
+
+    /// A batch from `start` of `len` entries, ended against `event`.
+    fn batched(start: u16, len: u16, event: u16) -> bool {
+        let mut b = Batch::at(start);
+        for _ in 0..len {
+            b.publish();
+        }
+        assert_eq!(b.len(), len);
+        let notify = b.end_by_event(event);
+        assert!(b.is_empty());
+        notify
+    }
+
+    #[test]
+    fn one_check_per_batch_answers_as_one_check_per_entry() {
+        for start in [0u16, 1, 1000, u16::MAX - 40, u16::MAX - 3, u16::MAX] {
+            for len in (0..=40).chain([MAX_QUEUE_SIZE - 1, MAX_QUEUE_SIZE]) {
+                // Events before, inside, at the end of and after the batch.
+                for offset in -3i32..=i32::from(len) + 3 {
+                    let event = start.wrapping_add_signed(offset as i16);
+                    let per_entry = (0..len).any(|i| {
+                        let old = start.wrapping_add(i);
+                        need_event(event, old.wrapping_add(1), old)
+                    });
+                    assert_eq!(
+                        batched(start, len, event),
+                        per_entry,
+                        "start {start} len {len} event {event}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_device_that_went_idle_inside_the_batch_is_notified() {
+        // The device consumed k entries of the batch, then asked to hear of entry k.
+        for start in [7u16, u16::MAX - 2] {
+            let len = 5;
+            for k in 0..len {
+                assert!(batched(start, len, start.wrapping_add(k)), "k {k}");
+            }
+            // It had consumed them all before the decision: it needs no notification.
+            assert!(!batched(start, len, start.wrapping_add(len)));
+            // An event behind the batch was an earlier decision's.
+            assert!(!batched(start, len, start.wrapping_sub(1)));
+        }
+    }
+
+    #[test]
+    fn each_entry_is_decided_once() {
+        let mut b = Batch::at(100);
+        assert_eq!(b.next(), 100);
+        assert_eq!(b.publish(), 101);
+        assert_eq!(b.publish(), 102);
+        assert_eq!(b.next(), 102);
+        assert!(b.end_by_event(101));
+        // The same event, already answered, is not crossed again by the next batch.
+        b.publish();
+        assert!(!b.end_by_event(101));
+        // Nothing published since: nothing to notify, whatever the event.
+        for event in 95..110 {
+            assert!(!b.end_by_event(event));
+        }
+    }
+
+    #[test]
+    fn without_event_index_the_flag_decides_a_nonempty_batch() {
+        let mut b = Batch::at(u16::MAX);
+        assert!(!b.end_by_flag(false));
+        b.publish();
+        assert_eq!(b.next(), 0);
+        assert!(!b.end_by_flag(true));
+        b.publish();
+        b.publish();
+        assert!(b.end_by_flag(false));
+        assert!(!b.end_by_flag(false));
     }
 
     #[test]

@@ -17,12 +17,20 @@
 //!    instead returns two disjoint `&mut` borrows, one per ring, which is also
 //!    how the hardware is built: the E1000 and virtio-net have independent RX
 //!    and TX rings, each with its own doorbell.
+//! 4. **One doorbell per round, not per frame.** Telling the NIC about new
+//!    descriptors (a register write, which QEMU's E1000 pays for by sending
+//!    inside the write) is deferred: `transmit` and `receive` only fill
+//!    descriptors, and [`TxRing::flush`] / [`RxRing::flush`] ring the doorbell
+//!    once for all of them. Whoever takes or sends frames must flush before it
+//!    lets go of the rings, or the frames stay in the ring: `NetStack::poll`
+//!    does, at its end, and so does every other user of a ring.
 //!
 //! ```text
 //!   RX ring                              TX ring
 //!   [filled][filled][free ]...           [free][sent ][sent ]...
 //!      |  receive(|frame| ..) lends,        |  transmit(len, |buf| ..) lends,
-//!      v  then recycles to the NIC          v  then hands to the NIC (doorbell)
+//!      v  then recycles to the NIC          v  then hands to the NIC
+//!   flush(): doorbell for the recycled      flush(): doorbell for the queued
 //! ```
 
 /// A network card as the stack sees it: a MAC address, an MTU and two rings.
@@ -51,7 +59,16 @@ pub trait NetDevice {
 pub trait RxRing {
     /// Lends the oldest received frame (Ethernet header first, no FCS) to `f`,
     /// then gives its slot back to the NIC. `None` when no frame is waiting.
+    ///
+    /// The slot may reach the NIC only at the next [`RxRing::flush`] (a driver
+    /// may hand slots back sooner, so that a long batch never starves the NIC).
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R>;
+
+    /// Rings the receive doorbell: hands the NIC every slot `receive` gave back
+    /// since the last flush, with one register write (or none when it needs no
+    /// telling). Call it once the frames of a round are taken; a slot never
+    /// flushed is lost to the NIC. As for [`TxRing::flush`], there is no default.
+    fn flush(&mut self);
 }
 
 /// The transmit half of a NIC.
@@ -60,10 +77,20 @@ pub trait TxRing {
     fn can_transmit(&self) -> bool;
 
     /// Lends a free TX slot of exactly `len` bytes to `f`, which writes one
-    /// whole Ethernet frame into it; the slot then goes to the NIC.
+    /// whole Ethernet frame into it; the slot then goes to the NIC, which sends
+    /// it once told by [`TxRing::flush`].
     ///
     /// When no slot is free (or `len` does not fit a slot), returns `Err(f)`
     /// without calling `f`, so the caller keeps the closure and decides what to
     /// do: the stack counts a drop or retries later. It never waits.
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, f: F) -> Result<R, F>;
+
+    /// Rings the transmit doorbell: tells the NIC of every frame `transmit`
+    /// queued since the last flush, with one register write (or none when the
+    /// NIC needs no telling). Until then a queued frame may sit in the ring
+    /// unsent (a driver may ring sooner, e.g. when its ring is full). Call it
+    /// once the frames of a round are queued; a frame never flushed is never
+    /// sent. There is deliberately no default: each ring says what its doorbell
+    /// is (a test ring may have none).
+    fn flush(&mut self);
 }

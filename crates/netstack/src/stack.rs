@@ -29,7 +29,8 @@
 //! answered with a challenge ACK (`blind.rs`). docs/tcp.md has the timeouts.
 //!
 //! Then, once per poll: DHCP and TCP (listeners, orphans) upkeep,
-//! egress, freeing the orphans that are done, and the readiness report.
+//! egress, one doorbell per ring (`flush`: every frame of the round leaves
+//! together), freeing the orphans that are done, and the readiness report.
 //!
 //! This file owns the public face and the pipeline (ingress, delivery to
 //! smoltcp, egress, addressing, DHCP); two parts of `Core` live beside it:
@@ -198,7 +199,8 @@ impl<D: NetDevice> NetStack<D> {
 
     /// Moves frames: up to [`RX_BUDGET`] from the driver into the sockets,
     /// runs the sockets' timers, then sends whatever the sockets have into the
-    /// TX ring. `now_ms` is a monotonic clock in milliseconds.
+    /// TX ring, and rings each ring's doorbell once. `now_ms` is a monotonic
+    /// clock in milliseconds.
     pub fn poll(&mut self, now_ms: u64) -> PollResult {
         let now = instant(now_ms);
         let mut result = PollResult::default();
@@ -216,6 +218,10 @@ impl<D: NetDevice> NetStack<D> {
         core.replay_waiting_syns(now, tx);
         core.neighbor_upkeep(now, tx);
         core.egress(now, tx);
+        // One doorbell per ring for the whole round (see device.rs): the frames
+        // queued above leave now, and the RX slots taken go back to the NIC.
+        tx.flush();
+        rx.flush();
         core.sockets.tcp_reap(now_ms);
         (result.readable, result.writable) = core.sockets.report();
         result
@@ -506,6 +512,8 @@ mod tests {
         fn receive<R>(&mut self, _: impl FnOnce(&[u8]) -> R) -> Option<R> {
             None
         }
+
+        fn flush(&mut self) {}
     }
 
     impl TxRing for Quiet {
@@ -516,6 +524,8 @@ mod tests {
         fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, _: usize, f: F) -> Result<R, F> {
             Err(f)
         }
+
+        fn flush(&mut self) {}
     }
 
     struct QuietNic(Quiet, Quiet);

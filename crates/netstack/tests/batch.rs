@@ -178,6 +178,47 @@ fn a_connected_socket_sends_a_batch_to_its_peer() {
     assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
 }
 
+/// The frames of one poll leave with one doorbell: a burst of pings answered while they
+/// are read, then a batch of datagrams queued by a socket, each poll flushing once, and
+/// nothing left unflushed (the test port shows a frame only after the doorbell).
+#[test]
+fn a_poll_rings_the_doorbell_once_for_all_its_frames() {
+    let (mut guest, input, output, s) = guest_with_socket(7000);
+    let before = output.doorbells();
+    for seq in 0..8 {
+        input.inject(&echo_request(0x77, seq, b"burst"));
+    }
+    guest.poll(1);
+    assert_eq!(output.unflushed(), 0);
+    assert_eq!(output.doorbells() - before, 1);
+    let seqs: Vec<u16> = output
+        .take_all()
+        .iter()
+        .map(|f| parse_echo_reply(f).unwrap().2)
+        .collect();
+    assert_eq!(seqs, (0..8).collect::<Vec<u16>>());
+
+    let payloads: Vec<Vec<u8>> = (0..6).map(|i| format!("out {i}").into_bytes()).collect();
+    let to = Some(sa(GW_IP, 25099));
+    let (sent, why) = guest
+        .bsd()
+        .try_send_batch(s, payloads.iter().map(|p| (&p[..], to)));
+    assert_eq!((sent, why), (6, None));
+    guest.poll(2);
+    assert_eq!(output.unflushed(), 0);
+    assert_eq!(output.doorbells() - before, 2);
+    let got: Vec<Vec<u8>> = output
+        .take_all()
+        .iter()
+        .map(|f| parse_udp(f).unwrap().payload)
+        .collect();
+    assert_eq!(got, payloads);
+
+    // A poll with nothing to send rings nothing.
+    guest.poll(3);
+    assert_eq!(output.doorbells() - before, 2);
+}
+
 #[test]
 fn rcvbuf_sets_how_many_datagrams_a_socket_queues() {
     let (mut guest, input, _output, s) = guest_with_socket(2000);

@@ -18,11 +18,20 @@
 //!          RDT                     next              RDH
 //!        the card owns [RDH, RDT) and stores frames from RDH on; the driver
 //!        reads DD at next; taken = cleared, returned by the next RDT write
-//!   TX:  [ sent  | sent  | queued | queued | free  | free  ]
-//!          head            TDH               tail = TDT
+//!   TX:  [ sent  | sent  | queued | queued | filled | free  ]
+//!          head            TDH               TDT      tail
 //!        the card owns [TDH, TDT) and sends from TDH on; the driver fills at
-//!        tail and reclaims from head once the card wrote DD back
+//!        tail, moves TDT up to it in `flush`, and reclaims from head once the
+//!        card wrote DD back
 //! ```
+//!
+//! The tail registers are the doorbells, and they are dear under QEMU: its e1000 sends
+//! every queued frame inside the TDT write, and moves frames it held back into the ring
+//! inside the RDT write (docs/bench.md, "Where a packet's time goes"). So neither moves per
+//! frame: `flush` (the `TxRing`/`RxRing` method the stack calls once per poll) writes each
+//! once, TDT with the final tail. Sooner only when it must: TDT when the ring fills up
+//! (the card must send some before a slot frees), RDT once `RX_RETURN_BATCH` descriptors
+//! wait (so that a long round never starves the card).
 //!
 //! The card interrupts when it stores a frame (RXT0), when the free receive
 //! descriptors run low (RXDMT0) and when it had to miss frames (RXO); ITR spaces the
@@ -57,7 +66,7 @@ const DESC_SIZE: usize = 16;
 const RING_GRANULE: usize = 128 / DESC_SIZE;
 const RING_MAX: usize = PGSIZE / DESC_SIZE;
 /// Most cleared RX descriptors held back before an RDT write returns them (at most
-/// half the ring).
+/// half the ring) when the round has not ended yet.
 const RX_RETURN_BATCH: usize = 16;
 /// Polls of CTRL.RST before giving up on a reset.
 const RESET_POLLS: usize = 1_000_000;
@@ -83,6 +92,8 @@ pub struct E1000Rx {
     partial: bool,
     /// Frames dropped here: receive errors, spanning descriptors, too short.
     dropped: u64,
+    /// RDT writes since the probe.
+    doorbells: u64,
 }
 
 /// The transmit ring.
@@ -91,10 +102,15 @@ pub struct E1000Tx {
     dma: DmaRing<TxDesc>,
     /// The oldest descriptor handed to the card and not yet reclaimed.
     head: usize,
-    /// The next descriptor to fill; the card's TDT.
+    /// The next descriptor to fill.
     tail: usize,
+    /// What TDT says: the descriptors in [notified, tail) are filled but the card has
+    /// not been told yet (`flush` tells it).
+    notified: usize,
     /// Frames refused because their length fits no slot.
     rejected: u64,
+    /// TDT writes since the probe.
+    doorbells: u64,
 }
 
 /// Finds the E1000 on PCI and brings it up with the given ring sizes and interrupt
@@ -243,6 +259,7 @@ impl E1000Rx {
             unreturned: 0,
             partial: false,
             dropped: 0,
+            doorbells: 0,
         }
     }
 
@@ -257,10 +274,11 @@ impl E1000Rx {
     }
 
     /// Clears descriptor `i`, which the driver has finished with, for the card to
-    /// fill again. The card gets it back with the next RDT write, made once
-    /// `RX_RETURN_BATCH` descriptors are waiting or the ring is drained: QEMU
-    /// refills a ring with the frames it queued when RDT moves and drops those that
-    /// do not fit, so returning one descriptor at a time loses most of a burst.
+    /// fill again. The card gets it back with the next RDT write, made by `flush` at
+    /// the end of the round, or here once `RX_RETURN_BATCH` descriptors are waiting:
+    /// QEMU refills a ring with the frames it queued when RDT moves and drops those
+    /// that do not fit, so returning one descriptor at a time loses most of a burst,
+    /// and holding back too many in a long round leaves the card too few.
     fn give_back(&mut self, i: usize) {
         self.dma.set_desc(i, self.dma.empty_rx(i));
         self.next = ring::next(i, self.dma.size);
@@ -281,6 +299,7 @@ impl E1000Rx {
         self.regs
             .write32(RDT, ring::prev(self.next, self.dma.size) as u32);
         self.unreturned = 0;
+        self.doorbells += 1;
     }
 
     /// Whether descriptor `d` holds a frame to hand to the stack; counts the drops.
@@ -306,6 +325,11 @@ impl E1000Rx {
     pub fn ready(&self) -> bool {
         self.dma.desc(self.next).status & RXD_STAT_DD != 0
     }
+
+    /// RDT writes since the probe.
+    pub fn doorbells(&self) -> u64 {
+        self.doorbells
+    }
 }
 
 impl RxRing for E1000Rx {
@@ -315,7 +339,7 @@ impl RxRing for E1000Rx {
             let i = self.next;
             let d = self.dma.desc(i);
             if d.status & RXD_STAT_DD == 0 {
-                self.return_descs();
+                // Drained: the descriptors taken go back at `flush`.
                 return None;
             }
             // Read the buffer only after seeing DD: the card wrote it first.
@@ -333,8 +357,11 @@ impl RxRing for E1000Rx {
             }
             self.give_back(i);
         }
-        self.return_descs();
         None
+    }
+
+    fn flush(&mut self) {
+        self.return_descs();
     }
 }
 
@@ -360,7 +387,9 @@ impl E1000Tx {
             dma,
             head: 0,
             tail: 0,
+            notified: 0,
             rejected: 0,
+            doorbells: 0,
         }
     }
 
@@ -378,6 +407,11 @@ impl E1000Tx {
     /// asked).
     fn sent(&self, i: usize) -> bool {
         self.dma.desc(i).status & TXD_STAT_DD != 0
+    }
+
+    /// TDT writes since the probe.
+    pub fn doorbells(&self) -> u64 {
+        self.doorbells
     }
 
     /// Takes back the descriptors the card has finished, oldest first.
@@ -408,7 +442,7 @@ impl TxRing for E1000Tx {
         let i = self.tail;
         let buf = self.dma.buf(i);
         // SAFETY: i is outside [head, tail), so the card is not reading this buffer
-        // (it only reads up to TDT, which is i); len <= BUF_SIZE was checked above.
+        // (it reads only below TDT, which is at most i); len <= BUF_SIZE was checked above.
         let frame = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) };
         let r = f(frame);
         let wire_len = len.max(MIN_TX_LEN);
@@ -421,11 +455,27 @@ impl TxRing for E1000Tx {
             ..TxDesc::default()
         };
         self.dma.set_desc(i, d);
-        // The frame and its descriptor must be in memory before the card sees TDT.
-        fence(Ordering::SeqCst);
         self.tail = ring::next(i, size);
-        self.regs.write32(TDT, self.tail as u32);
+        // The card learns of it at the next `flush`, or now if the ring just filled up:
+        // a full ring frees slots only as the card sends (QEMU inside the write), and
+        // until then `can_transmit` says no and the stack would stop sending.
+        if ring::is_full(self.head, self.tail, size) {
+            self.flush();
+        }
         Ok(r)
+    }
+
+    /// One TDT write for every descriptor filled since the last: the card owns up to
+    /// the final tail.
+    fn flush(&mut self) {
+        if self.notified == self.tail {
+            return;
+        }
+        // The frames and their descriptors must be in memory before the card sees TDT.
+        fence(Ordering::SeqCst);
+        self.regs.write32(TDT, self.tail as u32);
+        self.notified = self.tail;
+        self.doorbells += 1;
     }
 }
 

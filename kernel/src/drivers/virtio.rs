@@ -176,16 +176,21 @@ pub fn queue_max(regs: Mmio, index: u32) -> u32 {
 ///
 /// ```text
 ///   driver: set_desc, push --avail ring--> device ... device --used ring--> pop_used
-///           (push says whether to notify)             (arm_intr asks for an interrupt)
+///           (kick_needed: notify now?)                (arm_intr asks for an interrupt)
 /// ```
+///
+/// `push` publishes an entry at once; whether the device must be notified is decided by
+/// `kick_needed`, once for every entry pushed since its last call (`virtq::Batch`), so a
+/// user may push several and ring the doorbell once.
 pub struct Vring {
     desc: *mut VirtqDesc,
     avail: *mut u8,
     used: *mut u8,
     size: u16,
     event_idx: bool,
-    /// The avail index we published last (the device only reads it).
-    avail_idx: u16,
+    /// The avail index we published last (the device only reads it), and where the
+    /// entries not yet considered for a notification begin.
+    batch: virtq::Batch,
     /// How far we have consumed the used ring.
     used_idx: u16,
 }
@@ -206,7 +211,7 @@ impl Vring {
             used,
             size,
             event_idx,
-            avail_idx: 0,
+            batch: virtq::Batch::at(0),
             used_idx: 0,
         })
     }
@@ -252,26 +257,45 @@ impl Vring {
         self.read16(true, 2)
     }
 
-    /// Makes descriptor chain `head` available to the device. Returns whether the
-    /// device asked to be notified of it (then write the queue's index to QUEUE_NOTIFY).
-    pub fn push(&mut self, head: u16) -> bool {
-        let old = self.avail_idx;
-        let new = old.wrapping_add(1);
-        let entry = 4 + 2 * virtq::slot(old, self.size);
+    /// Makes descriptor chain `head` available to the device. The device is not notified:
+    /// call `kick_needed` once the batch is complete (the disk always notifies).
+    pub fn push(&mut self, head: u16) {
+        let entry = 4 + 2 * virtq::slot(self.batch.next(), self.size);
         self.write_avail16(entry, head);
         // The descriptor and the ring entry must be visible before the index that
         // publishes them.
         fence(Ordering::SeqCst);
+        let new = self.batch.publish();
         self.write_avail16(2, new);
-        self.avail_idx = new;
+    }
+
+    /// Records that the device was notified of every entry pushed so far, for a user that
+    /// notifies after each push whatever the device asked (the disk).
+    pub fn kicked(&mut self) {
+        self.batch = virtq::Batch::at(self.batch.next());
+    }
+
+    /// Entries pushed since the last `kick_needed` or `kicked`.
+    pub fn unkicked(&self) -> u16 {
+        self.batch.len()
+    }
+
+    /// Whether the device asked to be notified of any entry pushed since the last call
+    /// (then write the queue's index to QUEUE_NOTIFY); with the event index, whether its
+    /// `avail_event` lies among those entries (`virtq::Batch`).
+    pub fn kick_needed(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return false;
+        }
         // The new index must be visible before we read whether the device wants a
         // notification, or a device going idle right now could miss it.
         fence(Ordering::SeqCst);
         if self.event_idx {
             let avail_event = self.read16(true, virtq::avail_event_offset(self.size));
-            virtq::need_event(avail_event, new, old)
+            self.batch.end_by_event(avail_event)
         } else {
-            self.read16(true, 0) & VRING_USED_F_NO_NOTIFY == 0
+            let no_notify = self.read16(true, 0) & VRING_USED_F_NO_NOTIFY != 0;
+            self.batch.end_by_flag(no_notify)
         }
     }
 

@@ -178,6 +178,7 @@ pub fn virtio_disk_rw(data: &mut [u8; BSIZE], blockno: u32, write: bool) {
     );
     // The disk queue never suppresses notifications we care about: always ring.
     d.queue.push(idx[0]);
+    d.queue.kicked();
     d.regs.write32(QUEUE_NOTIFY, 0);
 
     // Wait for virtio_disk_intr() to say the request has finished.

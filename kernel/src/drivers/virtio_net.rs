@@ -13,7 +13,15 @@
 //!              stripped) to the stack, then posts it again at once.
 //!   transmitq: free list of descriptors; transmit() fills one (zeroed header +
 //!              frame) and posts it; used ones are reclaimed when the list runs dry.
+//!   flush():   one notification (QUEUE_NOTIFY) for everything posted since the last,
+//!              if the device asked for one (the stack calls it once per poll).
 //! ```
+//!
+//! Posting publishes a buffer at once, so a device that is busy anyway takes it without
+//! being told; only the notification waits for `flush` (`Vring::kick_needed` decides for
+//! the whole batch). It comes sooner only when it must: when the transmitq's last free
+//! slot is taken (or a batch is a queue long), and once `RX_KICK_BATCH` buffers wait on
+//! RX (so that a device that ran out of buffers is not kept waiting for a whole round).
 //!
 //! The device's word is checked, not trusted: a used-ring entry naming a descriptor the
 //! device does not hold, or a length that fits no buffer, is dropped and counted, and a
@@ -61,6 +69,9 @@ const SLOT: usize = 2048;
 const _: () = assert!(NET_HDR_LEN + MAX_FRAME <= SLOT && PGSIZE.is_multiple_of(SLOT));
 /// Reads of the MAC before giving up on a config space that keeps changing under us.
 const CONFIG_TRIES: usize = 100;
+/// Most RX buffers posted again before the device is told, when the round has not ended
+/// (at most half the queue): as the E1000's RX_RETURN_BATCH.
+const RX_KICK_BATCH: u16 = 16;
 
 /// The register handle, for interrupts.
 pub struct VirtioNet {
@@ -82,6 +93,8 @@ pub struct VirtioNetRx {
     /// Used entries dropped: a descriptor the device did not hold, or a length that
     /// fits no buffer.
     dropped: u64,
+    /// Notifications since the probe.
+    doorbells: u64,
 }
 
 /// The transmit half: transmitq and its buffers.
@@ -99,6 +112,8 @@ pub struct VirtioNetTx {
     /// Whether we asked for an interrupt when the device frees a slot (only while
     /// `free` is empty).
     armed: bool,
+    /// Notifications since the probe.
+    doorbells: u64,
 }
 
 /// Finds a virtio-net device on virtio-mmio and brings it up with queues of `ring`
@@ -196,6 +211,7 @@ fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetT
         bufs: rx_bufs,
         posted: alloc::vec![false; size as usize],
         dropped: 0,
+        doorbells: 0,
     };
     for i in 0..size {
         rx.queue.set_desc(
@@ -219,12 +235,14 @@ fn bring_up(regs: Mmio, ring: usize) -> Option<([u8; 6], VirtioNetRx, VirtioNetT
         posted: alloc::vec![false; size as usize],
         bad_used: 0,
         armed: false,
+        doorbells: 0,
     };
     // Sent frames need no interrupt until every slot is in flight.
     tx.queue.disarm_intr();
 
     driver_ok(regs);
     regs.write32(QUEUE_NOTIFY, RECEIVEQ);
+    rx.queue.kicked();
     Some((mac, rx, tx))
 }
 
@@ -321,12 +339,19 @@ impl VirtioNetRx {
     }
 
     /// Offers descriptor `id` (ours, not held by the device) to the device again; its
-    /// descriptor still describes its buffer.
+    /// descriptor still describes its buffer. The device hears of it at the next
+    /// `flush`, or here once `RX_KICK_BATCH` wait.
     fn post(&mut self, id: u16) {
         self.posted[id as usize] = true;
-        if self.queue.push(id) {
-            self.regs.write32(QUEUE_NOTIFY, RECEIVEQ);
+        self.queue.push(id);
+        if self.queue.unkicked() >= RX_KICK_BATCH.min(self.queue.size() / 2) {
+            self.flush();
         }
+    }
+
+    /// Notifications since the probe.
+    pub fn doorbells(&self) -> u64 {
+        self.doorbells
     }
 }
 
@@ -377,6 +402,13 @@ impl RxRing for VirtioNetRx {
         self.queue.arm_intr();
         None
     }
+
+    fn flush(&mut self) {
+        if self.queue.kick_needed() {
+            self.regs.write32(QUEUE_NOTIFY, RECEIVEQ);
+            self.doorbells += 1;
+        }
+    }
 }
 
 impl VirtioNetTx {
@@ -387,6 +419,11 @@ impl VirtioNetTx {
     )]
     pub fn bad_used(&self) -> u64 {
         self.bad_used
+    }
+
+    /// Notifications since the probe.
+    pub fn doorbells(&self) -> u64 {
+        self.doorbells
     }
 
     /// A free descriptor. The ones the device has sent are reclaimed only when at most
@@ -457,9 +494,20 @@ impl TxRing for VirtioNetTx {
             },
         );
         self.posted[id as usize] = true;
-        if self.queue.push(id) {
-            self.regs.write32(QUEUE_NOTIFY, TRANSMITQ);
+        self.queue.push(id);
+        // The device learns of it at the next `flush`, or now if that was the last free
+        // slot (slots come back only as the device sends, and `can_transmit` says no
+        // meanwhile) or the batch is a queue long (`virtq::Batch` needs it bounded).
+        if self.free.is_empty() || self.queue.unkicked() >= self.queue.size() {
+            self.flush();
         }
         Ok(r)
+    }
+
+    fn flush(&mut self) {
+        if self.queue.kick_needed() {
+            self.regs.write32(QUEUE_NOTIFY, TRANSMITQ);
+            self.doorbells += 1;
+        }
     }
 }

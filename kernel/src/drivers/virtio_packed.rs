@@ -67,6 +67,8 @@ pub struct PackedRing {
     bufs: Vec<VirtqDesc>,
     /// The flags we last wrote to `driver_event`, to skip writes that change nothing.
     intr_flags: u16,
+    /// Descriptors made available since the last notification decision (`kick_needed`).
+    unkicked: u16,
 }
 
 // SAFETY: the ring pages are owned by the PackedRing; users serialize access with a lock.
@@ -92,6 +94,7 @@ impl PackedRing {
             event_idx,
             bufs: alloc::vec![VirtqDesc::default(); size as usize],
             intr_flags: packed::EVENT_FLAGS_ENABLE,
+            unkicked: 0,
         };
         if event_idx {
             // Like a split ring's zeroed used_event: interrupt on the first buffer used.
@@ -127,13 +130,13 @@ impl PackedRing {
             .read(packed::desc_offset(pos.slot) + packed::DESC_FLAGS)
     }
 
-    /// Makes buffer `id` available to the device. Returns whether the device asked to be
-    /// notified of it (then write the queue's index to QUEUE_NOTIFY).
-    pub fn push(&mut self, id: u16) -> bool {
+    /// Makes buffer `id` available to the device. Whether to notify it is decided once
+    /// for a batch of pushes, by `kick_needed`.
+    pub fn push(&mut self, id: u16) {
         let d = self.bufs[id as usize];
         // Every id is out at most once and there are `size` ids, so a slot is always free.
         let Some(pos) = self.state.make_avail() else {
-            return false;
+            return;
         };
         let off = packed::desc_offset(pos.slot);
         self.ring.write(off + packed::DESC_ADDR, d.addr);
@@ -143,13 +146,36 @@ impl PackedRing {
         fence(Ordering::SeqCst);
         let flags = (d.flags & packed::DESC_F_WRITE) | packed::avail_flags(pos.wrap);
         self.ring.write(off + packed::DESC_FLAGS, flags);
-        // The descriptor must be visible before we read whether the device wants a
-        // notification, or a device going idle right now could miss it.
+        self.unkicked += 1;
+    }
+
+    /// Records that the device was notified of every descriptor pushed so far.
+    pub fn kicked(&mut self) {
+        self.unkicked = 0;
+    }
+
+    /// Descriptors pushed since the last `kick_needed` or `kicked`.
+    pub fn unkicked(&self) -> u16 {
+        self.unkicked
+    }
+
+    /// Whether the device asked to be notified of any descriptor pushed since the last
+    /// call (then write the queue's index to QUEUE_NOTIFY): with the event index, whether
+    /// its event position lies among them.
+    pub fn kick_needed(&mut self) -> bool {
+        let added = core::mem::take(&mut self.unkicked);
+        if added == 0 {
+            return false;
+        }
+        // The descriptors must be visible before we read whether the device wants a
+        // notification, or a device going idle right now could miss them.
         fence(Ordering::SeqCst);
         // One read, so offset and flags belong together.
         let event: u32 = self.device_event.read(0);
         let (off_wrap, flags) = (event as u16, (event >> 16) as u16);
-        packed::need_notify(flags, off_wrap, self.state.avail_pos(), 1, self.size())
+        // More than a lap of pushes passes every event position.
+        let added = added.min(self.size());
+        packed::need_notify(flags, off_wrap, self.state.avail_pos(), added, self.size())
     }
 
     /// Whether the device has used buffers we have not popped yet.

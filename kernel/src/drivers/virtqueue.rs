@@ -3,8 +3,8 @@
 //! and transmit paths are written once. The layout is fixed when the queue is made: packed
 //! if VIRTIO_F_RING_PACKED was negotiated, split otherwise.
 //!
-//! Whether a push needs a notification is decided here (by the layout's own event
-//! suppression rules); the caller only writes QUEUE_NOTIFY when told to.
+//! Whether a batch of pushes needs a notification is decided here (`kick_needed`, by the
+//! layout's own event suppression rules); the caller only writes QUEUE_NOTIFY when told to.
 
 use super::virtio::{VirtqDesc, Vring};
 use super::virtio_packed::PackedRing;
@@ -66,9 +66,26 @@ impl Virtqueue {
         each!(self, r => r.set_desc(i, d))
     }
 
-    /// Makes buffer `i` available; returns whether to notify the device.
-    pub fn push(&mut self, i: u16) -> bool {
+    /// Makes buffer `i` available; the device learns of it at once if it looks, and is
+    /// notified only when `kick_needed` says so.
+    pub fn push(&mut self, i: u16) {
         each!(self, r => r.push(i))
+    }
+
+    /// Records that the device was notified of everything pushed so far.
+    pub fn kicked(&mut self) {
+        each!(self, r => r.kicked())
+    }
+
+    /// Buffers pushed since the last `kick_needed` or `kicked`.
+    pub fn unkicked(&self) -> u16 {
+        each!(self, r => r.unkicked())
+    }
+
+    /// Whether the device asked to be notified of a buffer pushed since the last call
+    /// (then write the queue's index to QUEUE_NOTIFY); one decision for the whole batch.
+    pub fn kick_needed(&mut self) -> bool {
+        each!(self, r => r.kick_needed())
     }
 
     pub fn has_used(&self) -> bool {

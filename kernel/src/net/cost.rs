@@ -7,7 +7,8 @@
 //! so the packet path carries no instrumentation. With it:
 //! - `Timed` wraps each NIC ring as middleware (as smoltcp's `phy::Tracer` wraps a device):
 //!   the ring's time counts as driver time, less the stack's own work inside the
-//!   closure (building or parsing the frame), which counts as stack time;
+//!   closure (building or parsing the frame), which counts as stack time; a ring's
+//!   `flush` (its doorbell) is all driver time;
 //! - `in_stack` times the stack's work around a poll or a socket operation, less what the
 //!   driver took meanwhile; `in_copy` times user copies.
 //!
@@ -142,6 +143,10 @@ mod timed {
             charge(start, in_stack);
             r
         }
+
+        fn flush(&mut self) {
+            in_driver(|| self.0.flush());
+        }
     }
 
     impl<R: TxRing> TxRing for Timed<R> {
@@ -167,6 +172,11 @@ mod timed {
                 Some(r) => Ok(r),
                 _ => Err(f.take().expect("a refused frame's callback was not called")),
             }
+        }
+
+        /// The doorbell is the driver's: for the E1000 most of the cost of sending.
+        fn flush(&mut self) {
+            in_driver(|| self.0.flush());
         }
     }
 

@@ -48,6 +48,20 @@ impl Nic {
         })
     }
 
+    /// Doorbells rung since boot (register writes that told the card of new
+    /// descriptors): (transmit, receive).
+    pub fn doorbells(&self) -> (u64, u64) {
+        let tx = match cost::inner(&self.tx) {
+            NicTx::E1000(t) => t.doorbells(),
+            NicTx::Virtio(t) => t.doorbells(),
+        };
+        let rx = match cost::inner(&self.rx) {
+            NicRx::E1000(r) => r.doorbells(),
+            NicRx::Virtio(r) => r.doorbells(),
+        };
+        (tx, rx)
+    }
+
     /// Whether a received frame waits in the ring (no device register is read).
     pub fn rx_ready(&self) -> bool {
         match cost::inner(&self.rx) {
@@ -91,6 +105,13 @@ impl RxRing for NicRx {
             NicRx::Virtio(r) => r.receive(f),
         }
     }
+
+    fn flush(&mut self) {
+        match self {
+            NicRx::E1000(r) => r.flush(),
+            NicRx::Virtio(r) => r.flush(),
+        }
+    }
 }
 
 impl TxRing for NicTx {
@@ -105,6 +126,13 @@ impl TxRing for NicTx {
         match self {
             NicTx::E1000(t) => t.transmit(len, f),
             NicTx::Virtio(t) => t.transmit(len, f),
+        }
+    }
+
+    fn flush(&mut self) {
+        match self {
+            NicTx::E1000(t) => t.flush(),
+            NicTx::Virtio(t) => t.flush(),
         }
     }
 }

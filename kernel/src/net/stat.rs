@@ -26,6 +26,7 @@ pub fn netstat() -> Result<NetStat, Errno> {
         .stack
         .dhcp_lease()
         .and_then(|l| l.dns_servers.first().copied());
+    let (tx_doorbells, rx_doorbells) = net.stack.device().doorbells();
     let times = cost::totals_ns();
     let [driver_ns, stack_ns, copy_ns] = times.unwrap_or_default();
     Ok(NetStat {
@@ -54,5 +55,7 @@ pub fn netstat() -> Result<NetStat, Errno> {
         copy_ns,
         drop_martian: c.drops.martian,
         heap_used: crate::mm::heap::heap_used() as u64,
+        tx_doorbells,
+        rx_doorbells,
     })
 }

@@ -42,6 +42,7 @@ fn main(args: &[&str]) -> i32 {
     println!("  rx {} frames {} bytes", s.rx_frames, s.rx_bytes);
     println!("  tx {} frames {} bytes", s.tx_frames, s.tx_bytes);
     println!("  interrupts {}", s.interrupts);
+    println!("  doorbells tx {} rx {}", s.tx_doorbells, s.rx_doorbells);
     println!("  heap {} bytes in use", s.heap_used);
     println!(
         "  drops: malformed {} unsupported {} not-for-us {} no-socket {}",
@@ -58,8 +59,15 @@ fn main(args: &[&str]) -> i32 {
     // One line of totals for the benchmark to parse, from a kernel that measures them.
     if s.flags & NETSTAT_TIMED != 0 {
         println!(
-            "  time: driver_ns={} stack_ns={} copy_ns={} rx={} tx={} interrupts={}",
-            s.driver_ns, s.stack_ns, s.copy_ns, s.rx_frames, s.tx_frames, s.interrupts
+            "  time: driver_ns={} stack_ns={} copy_ns={} rx={} tx={} interrupts={} tx_doorbells={} rx_doorbells={}",
+            s.driver_ns,
+            s.stack_ns,
+            s.copy_ns,
+            s.rx_frames,
+            s.tx_frames,
+            s.interrupts,
+            s.tx_doorbells,
+            s.rx_doorbells
         );
     }
     0

@@ -6,6 +6,13 @@
 //! into another; when that port is full, its TX ring is full. Tests either
 //! join two stacks with [`pair`] or play the other host themselves with
 //! [`tapped`], injecting frames and taking what the stack sent.
+//!
+//! Like a NIC, a port moves nothing before its doorbells: a frame the stack
+//! transmits stays invisible to the other side until the stack flushes its TX
+//! ring, and the slot of a frame the stack received is free again only once it
+//! flushes its RX ring. A poll that forgot either would strand frames (the
+//! tests would see nothing on the wire) or run the port out of slots (`inject`
+//! would panic).
 #![allow(dead_code)] // each test file uses a different part
 
 use std::cell::RefCell;
@@ -33,6 +40,13 @@ const SLOT: usize = 1514;
 pub struct Queue {
     frames: VecDeque<Vec<u8>>,
     spare: Vec<Vec<u8>>,
+    /// How many of `frames`, from the front, the sender has flushed: the rest
+    /// wait for its doorbell.
+    flushed: usize,
+    /// Flushes that released at least one frame.
+    doorbells: u64,
+    /// Buffers of frames the receiving stack took, until its RX flush frees them.
+    taken: Vec<Vec<u8>>,
 }
 
 /// One direction of the link, shared by its sender and its receiver.
@@ -44,6 +58,9 @@ impl Port {
         Port(Rc::new(RefCell::new(Queue {
             frames: VecDeque::with_capacity(slots),
             spare: (0..slots).map(|_| Vec::with_capacity(SLOT)).collect(),
+            flushed: 0,
+            doorbells: 0,
+            taken: Vec::with_capacity(slots),
         })))
     }
 
@@ -51,6 +68,27 @@ impl Port {
     pub fn inject(&self, frame: &[u8]) {
         let sent = self.push(frame.len(), |buf| buf.copy_from_slice(frame));
         assert!(sent.is_ok(), "test port full");
+        self.0.borrow_mut().flushed += 1;
+    }
+
+    /// The sender's doorbell: every frame pushed so far becomes visible.
+    fn flush(&self) {
+        let mut q = self.0.borrow_mut();
+        if q.flushed < q.frames.len() {
+            q.flushed = q.frames.len();
+            q.doorbells += 1;
+        }
+    }
+
+    /// Frames the sender pushed but has not flushed.
+    pub fn unflushed(&self) -> usize {
+        let q = self.0.borrow();
+        q.frames.len() - q.flushed
+    }
+
+    /// How many flushes released frames (the sender's doorbells, `inject` aside).
+    pub fn doorbells(&self) -> u64 {
+        self.0.borrow().doorbells
     }
 
     fn push<R, F: FnOnce(&mut [u8]) -> R>(&self, len: usize, f: F) -> Result<R, F> {
@@ -65,17 +103,34 @@ impl Port {
         Ok(result)
     }
 
-    fn pop<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    /// Takes the oldest visible frame; its slot is free again at once, or with
+    /// `hold` (a stack's RX ring) only at the next `give_back`.
+    fn pop<R>(&self, hold: bool, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let mut q = self.0.borrow_mut();
+        if q.flushed == 0 {
+            return None;
+        }
+        q.flushed -= 1;
         let buf = q.frames.pop_front()?;
         let result = f(&buf);
-        q.spare.push(buf);
+        if hold {
+            q.taken.push(buf);
+        } else {
+            q.spare.push(buf);
+        }
         Some(result)
+    }
+
+    /// The receiver's doorbell: the slots of the frames it took are free again.
+    fn give_back(&self) {
+        let mut q = self.0.borrow_mut();
+        let Queue { spare, taken, .. } = &mut *q;
+        spare.append(taken);
     }
 
     /// Takes the oldest frame off the wire.
     pub fn take(&self) -> Option<Vec<u8>> {
-        self.pop(<[u8]>::to_vec)
+        self.pop(false, <[u8]>::to_vec)
     }
 
     pub fn take_all(&self) -> Vec<Vec<u8>> {
@@ -84,11 +139,12 @@ impl Port {
 
     /// Drops every frame on the wire without copying it.
     pub fn discard_all(&self) {
-        while self.pop(|_| ()).is_some() {}
+        while self.pop(false, |_| ()).is_some() {}
     }
 
+    /// Whether no frame is on the wire (flushed and not taken yet).
     pub fn is_empty(&self) -> bool {
-        self.0.borrow().frames.is_empty()
+        self.0.borrow().flushed == 0
     }
 
     pub fn is_full(&self) -> bool {
@@ -101,7 +157,11 @@ pub struct LinkTx(Port);
 
 impl RxRing for LinkRx {
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.0.pop(f)
+        self.0.pop(true, f)
+    }
+
+    fn flush(&mut self) {
+        self.0.give_back();
     }
 }
 
@@ -112,6 +172,10 @@ impl TxRing for LinkTx {
 
     fn transmit<R, F: FnOnce(&mut [u8]) -> R>(&mut self, len: usize, f: F) -> Result<R, F> {
         self.0.push(len, f)
+    }
+
+    fn flush(&mut self) {
+        self.0.flush();
     }
 }
 

@@ -40,6 +40,7 @@ impl Guest {
                 client_port: 0,
                 peer: Peer::default(),
                 echo_replies: 0,
+                unflushed: 0,
             },
         };
         let mut stack = NetStack::new(nic, Config::default());
@@ -81,6 +82,7 @@ impl Guest {
         self.stack.device().tx.sent = 0;
         self.stack.poll(self.now);
         let tx = &self.stack.device().tx;
+        assert_eq!(tx.unflushed, 0, "a poll left frames without a doorbell");
         if let Some((rule, frame, len)) = &tx.bad {
             panic!(
                 "sent a frame that breaks \"{rule}\": {:02x?}",

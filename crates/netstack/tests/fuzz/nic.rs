@@ -41,6 +41,8 @@ pub struct FuzzTx {
     pub peer: Peer,
     /// ICMP echo replies sent.
     pub echo_replies: u64,
+    /// Frames sent since the last flush (the doorbell): 0 after every poll.
+    pub unflushed: usize,
 }
 
 pub struct FuzzNic {
@@ -53,6 +55,8 @@ impl RxRing for FuzzRx {
         let len = self.len.take()?;
         Some(f(&self.frame[..len]))
     }
+
+    fn flush(&mut self) {}
 }
 
 impl TxRing for FuzzTx {
@@ -67,6 +71,7 @@ impl TxRing for FuzzTx {
         let result = f(&mut self.buf[..len]);
         self.sent += 1;
         self.total += 1;
+        self.unflushed += 1;
         match inspect(&self.buf[..len], self.client_port) {
             Ok(seen) => {
                 self.echo_replies += u64::from(seen.echo_reply);
@@ -81,6 +86,10 @@ impl TxRing for FuzzTx {
             }
         }
         Ok(result)
+    }
+
+    fn flush(&mut self) {
+        self.unflushed = 0;
     }
 }
 
