@@ -61,8 +61,8 @@ pub extern "C" fn kmain() -> ! {
         while !STARTED.load(Ordering::Acquire) {
             core::hint::spin_loop();
         }
-        println!("hart {} starting", proc::cpuid());
         mm::vm::kvminithart(); // turn on paging
+        println!("hart {} starting", proc::cpuid());
         trap::trapinithart(); // install kernel trap vector
         arch::plic::plicinithart(); // ask PLIC for device interrupts
     }

@@ -100,9 +100,7 @@ pub fn usertrapret() -> ! {
     // SAFETY: the current process's own data; nothing below reaches it otherwise.
     let d = unsafe { p.data() };
     let kstack = d.kstack;
-    let pagetable = d.pagetable;
     let tf = d.trapframe();
-    tf.kernel_satp = r_satp();
     tf.kernel_sp = kstack + crate::mm::vm::KSTACK_PAGES * PGSIZE;
     tf.kernel_trap = usertrap as *const () as usize;
     tf.kernel_hartid = cpuid();
@@ -114,13 +112,12 @@ pub fn usertrapret() -> ! {
     w_sstatus(x);
     w_sepc(tf.epc);
 
-    let satp = make_satp(pagetable.0);
     // SAFETY: only the symbol's address is taken.
     let ret = trampoline_va(unsafe { userret.as_ptr() });
-    // SAFETY: userret is mapped at the same address in kernel and user page tables; it
-    // switches to `satp` and restores the user registers from the trap frame.
-    let userret_fn: extern "C" fn(usize) -> ! = unsafe { core::mem::transmute(ret) };
-    userret_fn(satp);
+    // SAFETY: the process's page table is loaded and maps the trampoline at TRAMPOLINE;
+    // userret restores the user registers from the trap frame and returns to user mode.
+    let userret_fn: extern "C" fn() -> ! = unsafe { core::mem::transmute(ret) };
+    userret_fn();
 }
 
 /// Interrupts and exceptions from kernel code arrive here via kernelvec, on the current
@@ -134,6 +131,15 @@ pub extern "C" fn kerneltrap() {
     }
     if intr_get() {
         panic!("kerneltrap: interrupts enabled");
+    }
+    if matches!(
+        scause,
+        SCAUSE_LOAD_PAGE_FAULT | SCAUSE_STORE_PAGE_FAULT | SCAUSE_LOAD_ACCESS | SCAUSE_STORE_ACCESS
+    ) && let Some(resume) = crate::arch::usercopy::fixup(sepc)
+    {
+        // A copy to or from user memory met a bad user address: the copy fails instead.
+        w_sepc(resume);
+        return;
     }
     let which = devintr();
     if which == Intr::None {

@@ -7,3 +7,4 @@ pub mod riscv;
 pub mod start;
 pub mod swtch;
 pub mod trampoline;
+pub mod usercopy;

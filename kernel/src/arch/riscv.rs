@@ -57,6 +57,7 @@ pub const MSTATUS_MPP_S: usize = 1 << 11;
 pub const SSTATUS_SPP: usize = 1 << 8; // Previous mode, 1=Supervisor, 0=User
 pub const SSTATUS_SPIE: usize = 1 << 5; // Supervisor Previous Interrupt Enable
 pub const SSTATUS_SIE: usize = 1 << 1; // Supervisor Interrupt Enable
+pub const SSTATUS_SUM: usize = 1 << 18; // Supervisor may access User pages
 
 pub const SIE_SEIE: usize = 1 << 9; // external
 pub const SIE_STIE: usize = 1 << 5; // timer
@@ -67,6 +68,10 @@ pub const SCAUSE_INTERRUPT: usize = 1 << 63;
 pub const SCAUSE_S_TIMER: usize = SCAUSE_INTERRUPT | 5;
 pub const SCAUSE_S_EXTERNAL: usize = SCAUSE_INTERRUPT | 9;
 pub const SCAUSE_ECALL_U: usize = 8;
+pub const SCAUSE_LOAD_ACCESS: usize = 5;
+pub const SCAUSE_STORE_ACCESS: usize = 7;
+pub const SCAUSE_LOAD_PAGE_FAULT: usize = 13;
+pub const SCAUSE_STORE_PAGE_FAULT: usize = 15;
 
 /// Writes satp and flushes the TLB.
 ///

@@ -1,6 +1,8 @@
-//! The trampoline page (mapped at TRAMPOLINE in every address space, kernel and user):
-//! `uservec` saves user registers into the trap frame and switches to the kernel page
-//! table; `userret` does the reverse. Its offsets follow `proc::Trapframe`.
+//! The trampoline page (mapped at TRAMPOLINE in every user address space): `uservec` saves
+//! user registers into the trap frame and jumps to `usertrap` on the kernel stack; `userret`
+//! does the reverse. Unlike xv6's, neither switches page tables: the process's page table
+//! maps the kernel too (mm/vm.rs), so a trap costs no `satp` write and no TLB flush. Its
+//! offsets follow `proc::Trapframe`.
 
 core::arch::global_asm!(
     ".option push",
@@ -46,21 +48,13 @@ core::arch::global_asm!(
     "   sd t6, 280(a0)",
     "   csrr t0, sscratch",
     "   sd t0, 112(a0)",
-    // kernel stack, hart id, usertrap's address, kernel page table
+    // kernel stack, hart id, usertrap's address
     "   ld sp, 8(a0)",
     "   ld tp, 32(a0)",
     "   ld t0, 16(a0)",
-    "   ld t1, 0(a0)",
-    "   sfence.vma zero, zero",
-    "   csrw satp, t1",
-    "   sfence.vma zero, zero",
     "   jr t0",
     ".globl userret",
     "userret:",
-    // a0: user page table, for satp.
-    "   sfence.vma zero, zero",
-    "   csrw satp, a0",
-    "   sfence.vma zero, zero",
     "   li a0, {trapframe}",
     "   ld ra, 40(a0)",
     "   ld sp, 48(a0)",

@@ -8,11 +8,16 @@ pub struct Mmio {
 }
 
 impl Mmio {
+    /// The window at physical address `pa`, reached through its alias in the kernel's device
+    /// region once paging is on (`vm::device_va`).
+    ///
     /// # Safety
-    /// `base` must be the (identity-mapped) address of a device's register window, large
-    /// enough for every offset later passed to `read*`/`write*`.
-    pub const unsafe fn new(base: usize) -> Mmio {
-        Mmio { base }
+    /// `pa` must be the physical address of a device's register window, large enough for every
+    /// offset later passed to `read*`/`write*`, and inside a region `Platform::mmio_regions` lists.
+    pub unsafe fn new(pa: usize) -> Mmio {
+        Mmio {
+            base: crate::mm::vm::device_va(pa),
+        }
     }
 
     pub fn read32(&self, off: usize) -> u32 {

@@ -1,19 +1,26 @@
-//! Sv39 page tables (xv6's vm.c): the kernel's direct map, per-process user page tables,
+//! Sv39 page tables (xv6's vm.c): the kernel's mappings, per-process user page tables,
 //! and the checked copies between user and kernel memory that every syscall uses.
 //!
-//! Kernel address space (identity-mapped except the top):
+//! Unlike xv6, the kernel is mapped into every process's page table, so a trap from user
+//! space runs the kernel on the process's own page table: no `satp` write (and, under QEMU,
+//! no TLB flush) per system call or interrupt. The kernel's mappings sit in root entries a
+//! user program never uses, shared by pointer with the kernel page table:
 //! ```text
-//!   TRAMPOLINE (MAXVA - 4096)   trampoline code, also mapped in user space
-//!   KSTACK(p)                   kernel stacks, each below an unmapped guard page
+//!   0xffff_ffff_ffff_f000 down  KSTACK(p): kernel stacks, each below an unmapped guard page
+//!   DEVICE_BASE + pa            device registers (UART, PLIC, virtio-mmio, PCI, test device)
+//!   -- upper half of Sv39 above, lower half below --
+//!   TRAMPOLINE (MAXVA - 4096)   trampoline code          } per process, not U
+//!   TRAPFRAME  (MAXVA - 8192)   this process's trap frame }
 //!   ...
-//!   0x8000_0000 .. PHYSTOP      kernel text (R-X), then data + free RAM (RW-)
-//!   devices                     UART, virtio-mmio, PLIC, test device: from the device tree
+//!   RAM_BASE .. RAM_END         kernel text (R-X), then data + free RAM (RW-), identity
+//!   user_top() = RAM_BASE       user memory below: program segments from 0 (C xv6 binaries)
+//!   0                           or 0x1000 (ours), stack, sbrk heap
 //! ```
-//! User address space: program segments from a low address (0 for C xv6 binaries,
-//! 0x1000 for ours; unmapped gaps are allowed), guard page, stack, sbrk heap, then
-//! TRAPFRAME and TRAMPOLINE at the top.
+//! The kernel page table holds the same kernel mappings; the scheduler runs on it, so a hart
+//! never runs on a process's page table after that process stops running there.
 
 use crate::arch::riscv::*;
+use crate::arch::usercopy;
 use crate::dtb::platform;
 use crate::mm::kalloc::{kalloc, kfree, kzalloc};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -25,9 +32,34 @@ pub struct PageTable(pub usize);
 /// Pages of kernel stack per process (Rust frames are larger than C's).
 pub const KSTACK_PAGES: usize = 4;
 
+/// Top of the kernel-stack region: the last page of the Sv39 upper half.
+const KSTACKS_TOP: usize = 0usize.wrapping_sub(PGSIZE);
+
 /// Virtual address of process slot `p`'s kernel stack (its lowest byte).
 pub const fn kstack(p: usize) -> usize {
-    abi::TRAMPOLINE - (p + 1) * (KSTACK_PAGES + 1) * PGSIZE
+    KSTACKS_TOP - (p + 1) * (KSTACK_PAGES + 1) * PGSIZE
+}
+
+/// Where device registers are mapped: physical address `pa` at `DEVICE_BASE + pa`, the start
+/// of the Sv39 upper half. Devices sit at low physical addresses (the test device at 1 MiB)
+/// where user programs live, so they cannot be identity-mapped in a user page table.
+pub const DEVICE_BASE: usize = 0xffff_ffc0_0000_0000;
+
+/// The address of device registers at physical address `pa`: their alias in the device region
+/// once this hart has paging on, the physical address before (early boot messages).
+pub fn device_va(pa: usize) -> usize {
+    if r_satp() == 0 { pa } else { DEVICE_BASE + pa }
+}
+
+/// First address above user memory: user pages live in [0, user_top()), below the kernel's
+/// identity-mapped RAM. Copies to and from user memory check their range against it.
+pub fn user_top() -> usize {
+    platform().ram_base
+}
+
+/// Whether [va, va + len) lies in user memory.
+pub fn is_user_range(va: usize, len: usize) -> bool {
+    va.checked_add(len).is_some_and(|end| end <= user_top())
 }
 
 static KERNEL_PAGETABLE: AtomicUsize = AtomicUsize::new(0);
@@ -50,7 +82,7 @@ pub fn kvminit() {
     let kpt = PageTable(kzalloc().expect("kvminit: out of memory"));
     let p = platform();
     for &(base, size) in p.mmio_regions().iter().flatten() {
-        kvmmap(kpt, base, base, size, PTE_R | PTE_W);
+        kvmmap(kpt, DEVICE_BASE + base, base, size, PTE_R | PTE_W);
     }
     // SAFETY: only the symbol's address is taken.
     let text_end = unsafe { etext.as_ptr() } as usize;
@@ -62,25 +94,54 @@ pub fn kvminit() {
         PTE_R | PTE_X,
     );
     kvmmap(kpt, text_end, text_end, p.ram_end - text_end, PTE_R | PTE_W);
-    // SAFETY: only the symbol's address is taken.
-    let tramp = unsafe { crate::arch::trampoline::trampoline.as_ptr() } as usize;
-    kvmmap(kpt, abi::TRAMPOLINE, tramp, PGSIZE, PTE_R | PTE_X);
     crate::proc::proc_mapstacks(kpt);
+    // User page tables share the kernel's root entries, so none may cover user memory or the
+    // trampoline and trap frame.
+    for i in 0..512 {
+        // SAFETY: the root page has 512 entries.
+        let shared = unsafe { *entries(kpt.0).add(i) } != 0;
+        let user = i < pgroundup_gib(user_top()) || i == px(2, abi::TRAPFRAME);
+        assert!(
+            !(shared && user),
+            "kvminit: kernel mapping in user root entry {i}"
+        );
+    }
     KERNEL_PAGETABLE.store(kpt.0, Ordering::Relaxed);
 }
 
-/// Switches this hart to the kernel page table and turns paging on.
+/// Root entries (1 GiB each) below `va`, rounded up.
+const fn pgroundup_gib(va: usize) -> usize {
+    va.div_ceil(1 << 30)
+}
+
+/// Switches this hart to the kernel page table and turns paging on. Supervisor code may
+/// touch user pages from now on (sstatus.SUM): QEMU 7.2 flushes its whole TLB whenever SUM
+/// changes, so turning it on around each copy would cost what the page-table switch cost.
+/// Copies still check their range (`is_user_range`), and nothing else in the kernel
+/// dereferences user addresses.
 pub fn kvminithart() {
+    switch_to(kernel_pagetable());
+    w_sstatus(r_sstatus() | SSTATUS_SUM);
+}
+
+/// Loads page table `pt` on this hart and flushes stale translations.
+pub fn switch_to(pt: PageTable) {
+    // SAFETY: every page table maps the kernel's code, data, stacks and devices identically.
+    unsafe { w_satp(make_satp(pt.0)) };
     sfence_vma();
-    // SAFETY: the kernel page table identity-maps the kernel's code, data and stacks.
-    unsafe { w_satp(make_satp(kernel_pagetable().0)) };
-    sfence_vma();
+}
+
+/// Whether `pt` is the page table loaded on this hart.
+fn is_loaded(pt: PageTable) -> bool {
+    r_satp() == make_satp(pt.0)
 }
 
 /// Returns the PTE for `va`, creating intermediate page-table pages if `alloc`.
 /// None if `va` is out of range or a needed page could not be allocated.
 pub fn walk(pt: PageTable, va: usize, alloc: bool) -> Option<*mut usize> {
-    if va >= MAXVA {
+    // Sv39 addresses are sign-extended from bit 38: the lower half, or the upper half where
+    // the kernel keeps its stacks and device registers.
+    if va >= MAXVA && va < DEVICE_BASE {
         return None;
     }
     let mut table = pt.0;
@@ -106,6 +167,9 @@ pub fn walk(pt: PageTable, va: usize, alloc: bool) -> Option<*mut usize> {
 
 /// Physical address of user page `va`, if mapped and user-accessible.
 pub fn walkaddr(pt: PageTable, va: usize) -> Option<usize> {
+    if va >= user_top() {
+        return None;
+    }
     let pte = walk(pt, va, false)?;
     // SAFETY: walk returned a pointer into a live page-table page.
     let v = unsafe { *pte };
@@ -173,9 +237,13 @@ pub fn uvmunmap(pt: PageTable, va: usize, npages: usize, do_free: bool) {
     }
 }
 
-/// An empty user page table.
+/// A user page table with only the kernel's mappings: its root entries point at the kernel
+/// page table's own lower levels, which never change after boot.
 pub fn uvmcreate() -> Option<PageTable> {
-    kzalloc().map(PageTable)
+    let pt = kzalloc()?;
+    // SAFETY: both are distinct root pages of 512 entries.
+    unsafe { core::ptr::copy_nonoverlapping(entries(kernel_pagetable().0), entries(pt), 512) };
+    Some(PageTable(pt))
 }
 
 /// Grows a process from `oldsz` to `newsz` bytes (zeroed pages). Returns the new size.
@@ -183,7 +251,7 @@ pub fn uvmalloc(pt: PageTable, oldsz: usize, newsz: usize, xperm: usize) -> Opti
     if newsz < oldsz {
         return Some(oldsz);
     }
-    if newsz > abi::TRAPFRAME {
+    if newsz > user_top() {
         return None;
     }
     let oldsz = pgroundup(oldsz);
@@ -231,10 +299,21 @@ fn freewalk(table: usize) {
     kfree(table);
 }
 
-/// Frees user memory pages [0, sz) and then the page table itself.
+/// Frees user memory pages [0, sz) and then the page table itself, leaving the kernel's
+/// shared lower levels alone.
 pub fn uvmfree(pt: PageTable, sz: usize) {
     if sz > 0 {
         uvmunmap(pt, 0, pgroundup(sz) / PGSIZE, true);
+    }
+    let kernel = entries(kernel_pagetable().0);
+    for i in 0..512 {
+        // SAFETY: both are root pages of 512 entries.
+        unsafe {
+            let pte = entries(pt.0).add(i);
+            if *pte == *kernel.add(i) {
+                *pte = 0;
+            }
+        }
     }
     freewalk(pt.0);
 }
@@ -268,15 +347,20 @@ pub fn uvmcopy(old: PageTable, new: PageTable, sz: usize) -> Result<(), ()> {
     Ok(())
 }
 
-/// Marks a PTE invalid for user access (the stack guard page).
-pub fn uvmclear(pt: PageTable, va: usize) {
-    let pte = walk(pt, va, false).expect("uvmclear");
-    // SAFETY: walk returned a pointer into a live page-table page.
-    unsafe { *pte &= !PTE_U };
+/// Copies `src` to user address `dstva`. Fails on any unmapped, non-user or read-only page.
+pub fn copyout(pt: PageTable, dstva: usize, src: &[u8]) -> Result<(), ()> {
+    if !is_user_range(dstva, src.len()) {
+        return Err(());
+    }
+    if is_loaded(pt) {
+        // SAFETY: the user range was checked; src is kernel memory of src.len() bytes.
+        return unsafe { usercopy::copy(dstva as *mut u8, src.as_ptr(), src.len()) };
+    }
+    copyout_walk(pt, dstva, src)
 }
 
-/// Copies `src` to user address `dstva`. Fails on any unmapped, non-user or read-only page.
-pub fn copyout(pt: PageTable, mut dstva: usize, mut src: &[u8]) -> Result<(), ()> {
+/// copyout into a page table that is not loaded (exec filling a new stack), by walking it.
+fn copyout_walk(pt: PageTable, mut dstva: usize, mut src: &[u8]) -> Result<(), ()> {
     while !src.is_empty() {
         let va0 = pgrounddown(dstva);
         let pte = walk(pt, va0, false).ok_or(())?;
@@ -295,46 +379,23 @@ pub fn copyout(pt: PageTable, mut dstva: usize, mut src: &[u8]) -> Result<(), ()
     Ok(())
 }
 
-/// Copies `dst.len()` bytes from user address `srcva`.
-pub fn copyin(pt: PageTable, dst: &mut [u8], mut srcva: usize) -> Result<(), ()> {
-    let mut done = 0;
-    while done < dst.len() {
-        let va0 = pgrounddown(srcva);
-        let pa0 = walkaddr(pt, va0).ok_or(())?;
-        let n = (PGSIZE - (srcva - va0)).min(dst.len() - done);
-        // SAFETY: [pa0+off, +n) lies inside one mapped user page.
-        unsafe {
-            core::ptr::copy(
-                (pa0 + (srcva - va0)) as *const u8,
-                dst[done..].as_mut_ptr(),
-                n,
-            )
-        };
-        done += n;
-        srcva = va0 + PGSIZE;
+/// Copies `dst.len()` bytes from user address `srcva` of the loaded page table `pt`.
+pub fn copyin(pt: PageTable, dst: &mut [u8], srcva: usize) -> Result<(), ()> {
+    if !is_user_range(srcva, dst.len()) || !is_loaded(pt) {
+        return Err(());
     }
-    Ok(())
+    // SAFETY: the user range was checked; dst is kernel memory of dst.len() bytes.
+    unsafe { usercopy::copy(dst.as_mut_ptr(), srcva as *const u8, dst.len()) }
 }
 
-/// Copies a NUL-terminated string from user space into `dst`. Returns its length
-/// (without the NUL); fails if no NUL fits in `dst` or a page is not mapped.
-pub fn copyinstr(pt: PageTable, dst: &mut [u8], mut srcva: usize) -> Result<usize, ()> {
-    let mut got = 0;
-    while got < dst.len() {
-        let va0 = pgrounddown(srcva);
-        let pa0 = walkaddr(pt, va0).ok_or(())?;
-        let mut off = srcva - va0;
-        while off < PGSIZE && got < dst.len() {
-            // SAFETY: pa0 + off is inside a mapped user page.
-            let c = unsafe { *((pa0 + off) as *const u8) };
-            dst[got] = c;
-            if c == 0 {
-                return Ok(got);
-            }
-            got += 1;
-            off += 1;
-        }
-        srcva = va0 + PGSIZE;
+/// Copies a NUL-terminated string from user space (the loaded page table `pt`) into `dst`.
+/// Returns its length (without the NUL); fails if no NUL fits in `dst` or a page is not mapped.
+pub fn copyinstr(pt: PageTable, dst: &mut [u8], srcva: usize) -> Result<usize, ()> {
+    if !is_loaded(pt) || srcva >= user_top() {
+        return Err(());
     }
-    Err(())
+    // Never read past user memory, even if the string would fit in dst.
+    let max = dst.len().min(user_top() - srcva);
+    // SAFETY: [srcva, srcva + max) lies below user_top().
+    unsafe { usercopy::copy_str(&mut dst[..max], srcva) }
 }

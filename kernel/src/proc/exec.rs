@@ -155,13 +155,15 @@ pub fn kexec(path: &[u8], argv: &[&[u8]]) -> Result<usize, ()> {
         }
     };
 
-    // Stack: USERSTACK pages, with an inaccessible guard page below.
+    // Stack: USERSTACK pages, with an unmapped guard page below. (xv6 keeps the page and
+    // clears PTE_U; the kernel reaches user pages through the MMU, where a supervisor page
+    // would be writable, so the guard must not be mapped at all.)
     let sz = pgroundup(sz);
     let Some(sz) = vm::uvmalloc(pt, sz, sz + (USERSTACK + 1) * PGSIZE, PTE_W) else {
         proc_freepagetable(pt, sz);
         return Err(());
     };
-    vm::uvmclear(pt, sz - (USERSTACK + 1) * PGSIZE);
+    vm::uvmunmap(pt, sz - (USERSTACK + 1) * PGSIZE, 1, true);
     let stackbase = sz - USERSTACK * PGSIZE;
     let mut sp = sz;
 
@@ -209,6 +211,8 @@ pub fn kexec(path: &[u8], argv: &[&[u8]]) -> Result<usize, ()> {
     tf.epc = entry;
     tf.sp = sp;
     tf.a1 = sp;
+    // This hart runs on the old page table: leave it before freeing it.
+    vm::switch_to(pt);
     proc_freepagetable(oldpagetable, oldsz);
     Ok(argc)
 }

@@ -13,7 +13,7 @@
 //!   by `swtch` only, with p->lock held across it.
 
 use super::cpu::mycpu;
-use crate::arch::riscv::{PGSIZE, PTE_R, PTE_W, PTE_X, intr_get, intr_on};
+use crate::arch::riscv::{PGSIZE, PTE_R, PTE_W, PTE_X, intr_get, intr_on, sfence_vma};
 use crate::arch::swtch::{Context, swtch};
 use crate::fs::file::File;
 use crate::fs::inode::{Inode, idup, iput, namei};
@@ -31,7 +31,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct Trapframe {
-    /*   0 */ pub kernel_satp: usize,
+    /*   0 */ pub unused_kernel_satp: usize, // xv6's kernel page table: not needed here
     /*   8 */ pub kernel_sp: usize,
     /*  16 */ pub kernel_trap: usize,
     /*  24 */ pub epc: usize,
@@ -389,6 +389,8 @@ pub fn growproc(n: isize) -> Result<(), ()> {
         d.sz = vm::uvmalloc(d.pagetable, sz, newsz, PTE_W).ok_or(())?;
     } else if n < 0 {
         d.sz = vm::uvmdealloc(d.pagetable, sz, newsz);
+        // The page table is loaded: forget translations of the pages just freed.
+        sfence_vma();
     }
     Ok(())
 }
@@ -536,9 +538,16 @@ pub fn scheduler() -> ! {
                 let c = unsafe { mycpu() };
                 c.proc = p;
                 let cpu_context = &raw mut c.context;
+                // The process runs on its own page table, kernel included (vm.rs).
+                // SAFETY: p->lock is held and the process was Runnable, not running
+                // anywhere: nothing changes its page table meanwhile.
+                vm::switch_to(unsafe { (*p.data.get()).pagetable });
                 // SAFETY: both contexts are valid; the process's kernel stack is mapped.
                 // It switches back here (holding p->lock) through sched().
                 unsafe { swtch(cpu_context, p.context.get()) };
+                // Back on the kernel page table before p->lock is released: once it is, a
+                // parent's wait() may free an exited process's page table.
+                vm::switch_to(vm::kernel_pagetable());
                 // SAFETY: p->lock is held again (sched returned it), interrupts are off.
                 unsafe { mycpu() }.proc = core::ptr::null();
                 found = true;

@@ -52,6 +52,7 @@ const QUICK: &[Test] = &[
     t(uptr::copyinstr2, "copyinstr2"),
     t(uptr::copyinstr3, "copyinstr3"),
     t(uptr::rwsbrk, "rwsbrk"),
+    t(uptr::badptr, "badptr"),
     t(files::truncate1, "truncate1"),
     t(files::truncate2, "truncate2"),
     t(files::truncate3, "truncate3"),

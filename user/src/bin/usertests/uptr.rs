@@ -335,3 +335,59 @@ pub fn badarg(_s: &str) {
     }
     exit(0);
 }
+
+/// Does the kernel refuse user pointers that are in the address space but not writable, or
+/// that run past its end? (The kernel copies through the MMU: the fault of a bad page must turn
+/// into -1, and nothing may reach the kernel's memory right above user space.)
+pub fn badptr(_s: &str) {
+    let text = badptr as usize;
+    let sp: usize;
+    // SAFETY: only copies the stack pointer into a register.
+    unsafe { core::arch::asm!("mv {}, sp", out(reg) sp) };
+    // sp is in the stack's top page, this shallow in the call chain.
+    let guard = (sp & !(PGSIZE - 1)) - USERSTACK * PGSIZE;
+    // (address, length): read-only text, the stack's guard page, and a buffer that starts in
+    // user space and ends in the kernel's memory above it.
+    let cases = [(text, 16), (guard, 16), (KERNBASE - 8, 16)];
+    for (addr, len) in cases {
+        let before = if addr == text {
+            // SAFETY: text is mapped and readable.
+            unsafe { read_volatile(text as *const u64) }
+        } else {
+            0
+        };
+        let fd = open("README", O_RDONLY);
+        if fd < 0 {
+            fail!("open(README) failed");
+        }
+        // SAFETY: the kernel must refuse to write there (module doc).
+        let n = unsafe { sys::read(fd, addr as *mut u8, len) };
+        if n >= 0 {
+            fail!("read(fd, {:#x}, {}) returned {}, not -1", addr, len, n);
+        }
+        close(fd);
+        // SAFETY: as above.
+        if addr == text && unsafe { read_volatile(text as *const u64) } != before {
+            fail!("read() changed this program's text");
+        }
+        // The same addresses as the source of a write (copyin): only the text may be read.
+        let fd = open("badptr", O_CREATE | O_WRONLY);
+        if fd < 0 {
+            fail!("open(badptr) failed");
+        }
+        // SAFETY: write only reads from addr, which the kernel checks.
+        let n = unsafe { sys::write(fd, addr as *const u8, len) };
+        let want = if addr == text { len as i32 } else { -1 };
+        if n != want {
+            fail!(
+                "write(fd, {:#x}, {}) returned {}, not {}",
+                addr,
+                len,
+                n,
+                want
+            );
+        }
+        close(fd);
+        unlink("badptr");
+    }
+}
