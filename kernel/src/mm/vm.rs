@@ -141,7 +141,7 @@ fn is_loaded(pt: PageTable) -> bool {
 pub fn walk(pt: PageTable, va: usize, alloc: bool) -> Option<*mut usize> {
     // Sv39 addresses are sign-extended from bit 38: the lower half, or the upper half where
     // the kernel keeps its stacks and device registers.
-    if va >= MAXVA && va < DEVICE_BASE {
+    if (MAXVA..DEVICE_BASE).contains(&va) {
         return None;
     }
     let mut table = pt.0;

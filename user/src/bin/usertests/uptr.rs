@@ -340,7 +340,7 @@ pub fn badarg(_s: &str) {
 /// that run past its end? (The kernel copies through the MMU: the fault of a bad page must turn
 /// into -1, and nothing may reach the kernel's memory right above user space.)
 pub fn badptr(_s: &str) {
-    let text = badptr as usize;
+    let text = badptr as *const () as usize;
     let sp: usize;
     // SAFETY: only copies the stack pointer into a register.
     unsafe { core::arch::asm!("mv {}, sp", out(reg) sp) };
@@ -377,7 +377,7 @@ pub fn badptr(_s: &str) {
         }
         // SAFETY: write only reads from addr, which the kernel checks.
         let n = unsafe { sys::write(fd, addr as *const u8, len) };
-        let want = if addr == text { len as i32 } else { -1 };
+        let want = if addr == text { len } else { -1 };
         if n != want {
             fail!(
                 "write(fd, {:#x}, {}) returned {}, not {}",
