@@ -91,10 +91,8 @@ unsafe extern "C" {
     static usercopy_end: [u8; 0];
     static user_memcpy_fault: [u8; 0];
     static user_strncpy_fault: [u8; 0];
-    static user_strncpy: [u8; 0];
     fn user_memcpy(dst: *mut u8, src: *const u8, n: usize) -> usize;
-    #[link_name = "user_strncpy"]
-    fn user_strncpy_fn(dst: *mut u8, src: *const u8, max: usize) -> isize;
+    fn user_strncpy(dst: *mut u8, src: *const u8, max: usize) -> isize;
 }
 
 /// Copies `n` bytes from `src` to `dst`, where one side is user memory in the loaded page table
@@ -119,7 +117,7 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) -> Result<(), ()> {
 pub unsafe fn copy_str(dst: &mut [u8], src: usize) -> Result<usize, ()> {
     // SAFETY: dst is a kernel buffer of dst.len() bytes; faults on the user side end in
     // user_strncpy_fault.
-    let n = unsafe { user_strncpy_fn(dst.as_mut_ptr(), src as *const u8, dst.len()) };
+    let n = unsafe { user_strncpy(dst.as_mut_ptr(), src as *const u8, dst.len()) };
     usize::try_from(n).map_err(|_| ())
 }
 
@@ -131,7 +129,7 @@ pub fn fixup(sepc: usize) -> Option<usize> {
         (
             usercopy_begin.as_ptr() as usize,
             usercopy_end.as_ptr() as usize,
-            user_strncpy.as_ptr() as usize,
+            user_strncpy as *const () as usize,
             user_memcpy_fault.as_ptr() as usize,
             user_strncpy_fault.as_ptr() as usize,
         )

@@ -100,7 +100,7 @@ pub fn kvminit() {
     for i in 0..512 {
         // SAFETY: the root page has 512 entries.
         let shared = unsafe { *entries(kpt.0).add(i) } != 0;
-        let user = i < pgroundup_gib(user_top()) || i == px(2, abi::TRAPFRAME);
+        let user = i < root_entries_below(user_top()) || i == px(2, abi::TRAPFRAME);
         assert!(
             !(shared && user),
             "kvminit: kernel mapping in user root entry {i}"
@@ -109,8 +109,8 @@ pub fn kvminit() {
     KERNEL_PAGETABLE.store(kpt.0, Ordering::Relaxed);
 }
 
-/// Root entries (1 GiB each) below `va`, rounded up.
-const fn pgroundup_gib(va: usize) -> usize {
+/// How many root entries (1 GiB each) cover [0, va).
+const fn root_entries_below(va: usize) -> usize {
     va.div_ceil(1 << 30)
 }
 
