@@ -1,6 +1,6 @@
 //! `socktest cycles IP PORT N`: N connect/close cycles (and N UDP and listener
-//! open/close cycles); free pages and kernel heap bytes in use must be the same before
-//! and after.
+//! open/close cycles); free pages must be the same before and after, and the kernel heap
+//! bytes in use must not have grown.
 
 use ulib::socket::{self as so, Errno};
 use ulib::*;
@@ -76,7 +76,7 @@ pub fn cycles(ip: u32, port: u16, n: usize) -> i32 {
     let pages_after = freemem();
     let mut heap_after = settled_heap();
     for _ in 0..HEAP_SETTLE_TRIES {
-        if heap_after == before.1 {
+        if heap_after <= before.1 {
             break;
         }
         so::sleep_ms(100);
@@ -94,10 +94,18 @@ pub fn cycles(ip: u32, port: u16, n: usize) -> i32 {
     if before.0 != after.0 {
         println!("socktest cycles: FAILED (pages leaked)");
         1
-    } else if before.1 != after.1 {
+    } else if after.1 > before.1 {
         println!("socktest cycles: FAILED (kernel heap leaked)");
         1
     } else {
+        // Less than before is no leak: a connection closed before the cycles, its peer slow
+        // to answer the FIN, was still holding its buffers when "before" was read.
+        if after.1 < before.1 {
+            println!(
+                "socktest cycles: {} bytes fewer: an earlier connection finished meanwhile",
+                before.1 - after.1
+            );
+        }
         println!("socktest cycles: OK");
         0
     }
