@@ -16,6 +16,17 @@
 //! anything sent, which smoltcp answers with its own (rate-limited, one a
 //! second) challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>, and otherwise ignores.
 //! The table is allocated once, one entry per smoltcp TCP socket at most.
+//!
+//! The same table serves the opposite case, a segment smoltcp would drop
+//! although it carries news: a retransmission of the peer's FIN, which ends
+//! exactly at RCV.NXT, fails smoltcp's acceptability test (RFC 793's, which
+//! wants a segment to reach past RCV.NXT; Linux takes one that ends at it), so
+//! smoltcp answers it and ignores its ACK. In a simultaneous close that ACK is
+//! the only acknowledgement of our FIN the peer sends: smoltcp then stays in
+//! CLOSING until its FIN retransmission a second later (its shortest
+//! retransmission timeout), and the socket, an orphan by then, holds one of
+//! the pool's few TCP sockets for that second. The ACK goes to smoltcp first,
+//! alone, at RCV.NXT ([`Check::AckFirst`]); then the segment itself.
 
 use alloc::vec::Vec;
 
@@ -34,6 +45,11 @@ use crate::classify::{ETH_HEADER_LEN, Segment};
 pub(crate) struct SeqFields {
     pub seq: u32,
     pub ack: Option<u32>,
+    pub fin: bool,
+    /// Payload bytes.
+    pub len: u32,
+    /// The window field, unscaled.
+    pub window: u16,
 }
 
 impl SeqFields {
@@ -45,6 +61,9 @@ impl SeqFields {
         Some(SeqFields {
             seq: tcp.seq_number().0 as u32,
             ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
+            fin: tcp.fin(),
+            len: tcp.payload().len() as u32,
+            window: tcp.window_len(),
         })
     }
 }
@@ -64,6 +83,12 @@ pub(crate) enum Check {
     Drop,
     /// Not delivered; elicit a challenge ACK with this in its place.
     Challenge(Seqs),
+    /// A retransmitted FIN with a new ACK: deliver a bare ACK <SEQ=RCV.NXT>
+    /// <ACK=this> first, then the segment.
+    AckFirst {
+        rcv_nxt: u32,
+        ack: u32,
+    },
 }
 
 /// States in which both sequence spaces are known.
@@ -118,6 +143,22 @@ impl SeqTable {
         fields: SeqFields,
         window: usize,
     ) -> Check {
+        if let Some(ack) = fields.ack
+            && fields.fin
+            && !(seg.rst || seg.syn)
+            && synchronized(state)
+            && fin_received(state)
+            && let Some(seqs) = self.get(handle)
+            // It ends (FIN included) exactly at RCV.NXT: the FIN we already have...
+            && fields.seq.wrapping_add(fields.len).wrapping_add(1) == seqs.rcv_nxt
+            // ...and acknowledges more than before.
+            && (1..=ACK_STEP_MAX).contains(&ack.wrapping_sub(seqs.snd_una))
+        {
+            return Check::AckFirst {
+                rcv_nxt: seqs.rcv_nxt,
+                ack,
+            };
+        }
         if !(seg.rst || seg.syn) || !synchronized(state) {
             return Check::Deliver;
         }
@@ -194,13 +235,28 @@ pub(crate) fn challenge_frame(
     seqs: Seqs,
     out: &mut [u8],
 ) -> Option<usize> {
+    let ack = seqs.snd_una.wrapping_add(1 << 30);
+    bare_ack_frame(frame, seg, seqs.rcv_nxt, ack, 0, out)
+}
+
+/// Writes into `out` a bare ACK <SEQ=seq><ACK=ack><WND=window> from the
+/// sender of `frame`, with its Ethernet header; its length, or `None` if
+/// `out` is too short (it takes [`CHALLENGE_LEN`]).
+pub(crate) fn bare_ack_frame(
+    frame: &[u8],
+    seg: &Segment,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    out: &mut [u8],
+) -> Option<usize> {
     let tcp = TcpRepr {
         src_port: seg.src_port,
         dst_port: seg.dst_port,
         control: TcpControl::None,
-        seq_number: TcpSeqNumber(seqs.rcv_nxt as i32),
-        ack_number: Some(TcpSeqNumber(seqs.snd_una.wrapping_add(1 << 30) as i32)),
-        window_len: 0,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: Some(TcpSeqNumber(ack as i32)),
+        window_len: window,
         window_scale: None,
         max_seg_size: None,
         sack_permitted: false,

@@ -1,7 +1,9 @@
 //! TCP against a hostile link, two stacks on the in-memory link with simulated
 //! time: idle connections live for ever (and `SO_KEEPALIVE` finds dead peers),
 //! blind in-window RSTs and SYNs get a challenge ACK instead of a reset
-//! (RFC 5961), and spoofed SYNs cannot hold a listener's backlog.
+//! (RFC 5961), spoofed SYNs cannot hold a listener's backlog, and the ACK on a
+//! retransmitted FIN (QEMU's user network sends one in a simultaneous close)
+//! is taken, not ignored.
 
 mod common;
 
@@ -363,6 +365,60 @@ fn the_server_side_follows_rcv_nxt_through_data_and_fin() {
     net.to_host.inject(&rst(host_rcv_nxt));
     net.host.poll(net.now);
     assert_eq!(net.host.bsd().take_error(s), Ok(Some(ECONNRESET)));
+}
+
+/// A simultaneous close as QEMU's user network plays it: the FINs cross, and
+/// the peer's only acknowledgement of ours rides on a retransmission of its
+/// own FIN, a segment that ends at RCV.NXT. The guest takes that ACK: its
+/// closed socket finishes at once, instead of holding one of the pool's TCP
+/// sockets until its FIN's retransmission a second later.
+#[test]
+fn a_retransmitted_fin_that_acknowledges_ours_ends_a_simultaneous_close() {
+    let mut net = Net::new();
+    let (c, s) = connection(&mut net);
+    let (rcv_nxt, snd_nxt) = sequence_numbers(&mut net, c, s);
+    // The host's FIN, sent before ours arrived (it acknowledges our data, not
+    // our FIN), then the same FIN again acknowledging ours too.
+    let fin = forged(&mut net, c, TcpControl::Fin, rcv_nxt, Some(snd_nxt));
+    let fin_again = forged(
+        &mut net,
+        c,
+        TcpControl::Fin,
+        rcv_nxt,
+        Some(snd_nxt.wrapping_add(1)),
+    );
+    net.guest.bsd().close(c).unwrap();
+    net.now += 1;
+    net.guest.poll(net.now);
+    let sent: Vec<_> = net
+        .to_host
+        .take_all()
+        .iter()
+        .filter_map(|f| tcp_of(f))
+        .collect();
+    assert_eq!(sent, [(snd_nxt, rcv_nxt, TcpControl::Fin, 0)]);
+    // Both FINs are out: the guest acknowledges the host's and waits for the
+    // acknowledgement of its own (CLOSING).
+    assert_eq!(
+        answers(&mut net, &fin),
+        [(
+            snd_nxt.wrapping_add(1),
+            rcv_nxt.wrapping_add(1),
+            TcpControl::None,
+            0
+        )]
+    );
+    assert_eq!(net.guest.socket_counts().orphans, 1);
+    // The retransmission: acknowledged, and the orphan is done in that poll.
+    let answer = answers(&mut net, &fin_again);
+    assert!(
+        answer
+            .iter()
+            .all(|&(_, _, control, _)| control == TcpControl::None),
+        "{answer:?}"
+    );
+    assert_eq!(net.guest.socket_counts().orphans, 0);
+    assert_eq!(net.guest.socket_counts().tcp, 0);
 }
 
 /// A SYN to the host's port 80 from `src:port`, a neighbour that never answers.

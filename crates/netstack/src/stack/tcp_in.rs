@@ -17,7 +17,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::Ipv4Address;
 
 use super::{Core, millis};
-use crate::blind::{CHALLENGE_LEN, Check, SeqFields, Seqs, challenge_frame};
+use crate::blind::{CHALLENGE_LEN, Check, SeqFields, Seqs, bare_ack_frame, challenge_frame};
 use crate::classify::{Host, Segment, Verdict, classify};
 use crate::counters::DropReason;
 use crate::device::TxRing;
@@ -151,6 +151,28 @@ impl Core {
                     self.challenge(now, frame, &seg, seqs, tx);
                     return ControlFlow::Break(());
                 }
+                Check::AckFirst { rcv_nxt, ack } => {
+                    let bare = SeqFields {
+                        seq: rcv_nxt,
+                        ack: Some(ack),
+                        fin: false,
+                        len: 0,
+                        window: f.window,
+                    };
+                    self.ack_first(now, frame, &seg, (handle, before), bare, tx);
+                    // The segment itself still asks for an ACK, from the socket
+                    // in its new state, unless that ACK closed it.
+                    match self.sockets.tcp_acceptor(&seg) {
+                        Some((h, before)) if h == handle => Admitted {
+                            handle,
+                            before,
+                            seg,
+                            fields,
+                            queued: self.sockets.tcp_recv_queue(handle),
+                        },
+                        _ => return ControlFlow::Break(()),
+                    }
+                }
             },
             (Some((handle, before)), None) => Admitted {
                 handle,
@@ -190,6 +212,36 @@ impl Core {
         };
         self.iface
             .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+    }
+
+    /// Hands smoltcp `bare`, a bare ACK at RCV.NXT with the new acknowledgement
+    /// a retransmitted FIN carries (see `blind.rs`), as if the peer had sent it
+    /// in a segment of its own, to socket `handle` in state `before`.
+    fn ack_first<T: TxRing>(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        seg: &Segment,
+        (handle, before): (SocketHandle, State),
+        bare: SeqFields,
+        tx: &mut T,
+    ) {
+        let mut buf = [0; CHALLENGE_LEN];
+        let (seq, ack) = (bare.seq, bare.ack.unwrap_or(0));
+        let Some(len) = bare_ack_frame(frame, seg, seq, ack, bare.window, &mut buf) else {
+            return;
+        };
+        let queued = self.sockets.tcp_recv_queue(handle);
+        let mut phy = Phy {
+            rx: Some(&buf[..len]),
+            tx,
+            side: &mut self.side,
+            mtu: self.host.mtu,
+        };
+        self.iface
+            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+        self.sockets
+            .after_segment(handle, before, seg, Some(bare), queued);
     }
 
     /// Delivers the waiting SYNs that a listener can take now, oldest first, and
