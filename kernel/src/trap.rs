@@ -10,6 +10,8 @@ use crate::dtb::platform;
 use crate::net::poll::{is_nic_irq, poll};
 use crate::proc::{cpuid, exit, killed, myproc, myproc_opt, setkilled, wakeup, yield_};
 use crate::sync::spinlock::Spinlock;
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::Relaxed;
 use netstack::napi::Reason;
 
 /// Timer interrupts per second: the scheduling quantum and the network's timer resolution.
@@ -22,7 +24,7 @@ pub const TICKS_PER_SEC: usize = 10;
 pub static TICKS: Spinlock<u64> = Spinlock::new("time", 0);
 
 /// Timer interrupts on hart 0 since boot (only hart 0 touches it).
-static JIFFIES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static JIFFIES: AtomicUsize = AtomicUsize::new(0);
 
 pub fn ticks_chan() -> usize {
     &TICKS as *const _ as usize
@@ -159,9 +161,36 @@ pub extern "C" fn kerneltrap() {
     w_sstatus(sstatus);
 }
 
-fn clockintr() {
-    if cpuid() == 0 {
-        let j = JIFFIES.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;
+/// Each hart's next tick (in `time` units; 0 until the first). A nap (`nap_until`) may set the
+/// timer earlier, and the timer interrupt that ends it is not a tick.
+static NEXT_TICK: [AtomicUsize; abi::param::NCPU] =
+    [const { AtomicUsize::new(0) }; abi::param::NCPU];
+
+/// Waits in `wfi`, with interrupts off, until `time` reaches `until` (or the next tick, if
+/// sooner) or another interrupt is pending, which the caller takes once it turns interrupts
+/// on. A halted hart leaves its host core to QEMU's other threads, where a spinning one keeps
+/// it busy.
+pub fn nap_until(until: usize) {
+    intr_off();
+    let tick = NEXT_TICK[cpuid()].load(Relaxed);
+    w_stimecmp(until.min(tick));
+    // SAFETY: waiting for an interrupt has no memory effects.
+    unsafe { core::arch::asm!("wfi") };
+    intr_on();
+}
+
+/// Handles a timer interrupt; true if it was a tick, false if it ended a nap early.
+fn clockintr() -> bool {
+    let hart = cpuid();
+    let now = r_time();
+    let next = &NEXT_TICK[hart];
+    if now < next.load(Relaxed) {
+        w_stimecmp(next.load(Relaxed));
+        return false;
+    }
+    next.store(now + platform().timebase / HZ, Relaxed);
+    if hart == 0 {
+        let j = JIFFIES.fetch_add(1, Relaxed) + 1;
         if j.is_multiple_of(HZ / TICKS_PER_SEC) {
             let mut t = TICKS.lock();
             *t += 1;
@@ -170,7 +199,8 @@ fn clockintr() {
         crate::net::poll::poll(Reason::Tick);
     }
     // Ask for the next timer interrupt: this also clears the pending one.
-    w_stimecmp(r_time() + platform().timebase / HZ);
+    w_stimecmp(next.load(Relaxed));
+    true
 }
 
 /// Identifies and handles a device or timer interrupt.
@@ -199,8 +229,11 @@ fn devintr() -> Intr {
         }
         Intr::Device
     } else if scause == SCAUSE_S_TIMER {
-        clockintr();
-        Intr::Timer
+        if clockintr() {
+            Intr::Timer
+        } else {
+            Intr::Device
+        }
     } else {
         Intr::None
     }

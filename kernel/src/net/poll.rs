@@ -4,7 +4,7 @@
 //! |-----------------|----------------------------------------|---------------------------------------|
 //! | `Interrupt`     | `trap::devintr`, the NIC's PLIC claim  | ack the card, poll                     |
 //! | `InterruptDone` | `trap::devintr`, after the completion  | mask the NIC: start busy polling      |
-//! | `Idle`          | `proc::scheduler` on the interrupt hart | poll while frames flow                |
+//! | `Idle`          | `proc::scheduler` on the interrupt hart | poll while frames flow, napping between looks |
 //! | `Tick`          | `trap::clockintr` on hart 0            | end a busy period, run smoltcp's timers, wake timed sleepers |
 //!
 //! The interrupt / busy-polling state machine itself is `netstack::napi::step`, a pure
@@ -27,6 +27,11 @@ use netstack::napi::{self, Reason};
 
 /// How long the interrupt hart keeps polling the NIC after the last frame it found.
 const BUSY_POLL_US: u64 = 2_000;
+/// While busy polling finds nothing, the idle interrupt hart halts this long between two
+/// looks at the NIC instead of spinning: under TCG a spinning hart keeps a host core busy,
+/// and QEMU's other threads (the one that carries frames between the host and the card, and
+/// the program's hart) then wait for it. A frame waits at most this long more.
+const NAP_US: usize = 50;
 /// Frames the stack takes per poll call is bounded (netstack::RX_BUDGET); a poll runs
 /// at most this many calls before leaving the rest to the next tick.
 const MAX_POLL_ROUNDS: usize = 8;
@@ -61,11 +66,14 @@ pub fn poll(reason: Reason) -> bool {
             }
             net.step(reason, irq)
         }
-        // The idle hart must not spin on a lock another hart holds for long: it looks
-        // again soon instead.
-        Reason::Idle => match super::NET.try_get().and_then(|n| n.try_lock()) {
-            Some(mut net) => net.step(reason, irq),
-            None => BUSY.load(Ordering::Relaxed),
+        Reason::Idle => match idle(irq) {
+            Idle::Frames => true,
+            // Between two looks, halt rather than spin (see `NAP_US`).
+            Idle::Nothing => {
+                crate::trap::nap_until(r_time() + nap_window());
+                true
+            }
+            Idle::Done => false,
         },
         Reason::Tick => {
             if BUSY.load(Ordering::Relaxed)
@@ -86,9 +94,42 @@ pub fn poll(reason: Reason) -> bool {
     }
 }
 
+/// What a poll of the idle interrupt hart found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    /// Frames, now taken: look again at once.
+    Frames,
+    /// None yet, in busy-polling mode: look again soon.
+    Nothing,
+    /// Interrupt mode: wait for the NIC's interrupt.
+    Done,
+}
+
+/// One poll of the idle interrupt hart (`Reason::Idle`); `irq` is the NIC's.
+fn idle(irq: usize) -> Idle {
+    // The idle hart must not spin on a lock another hart holds for long: it looks
+    // again soon instead.
+    match super::NET.try_get().and_then(|n| n.try_lock()) {
+        Some(mut net) => {
+            let polled = net.stack.device().rx_ready();
+            match net.step(Reason::Idle, irq) {
+                false => Idle::Done,
+                true if polled => Idle::Frames,
+                true => Idle::Nothing,
+            }
+        }
+        None if BUSY.load(Ordering::Relaxed) => Idle::Nothing,
+        None => Idle::Done,
+    }
+}
+
 /// Asks for a poll at the next tick (boot: timers the stack started, such as DHCP's).
 pub(super) fn poll_at_next_tick() {
     NEXT_POLL.store(0, Ordering::Relaxed);
+}
+
+fn nap_window() -> usize {
+    platform().timebase * NAP_US / 1_000_000
 }
 
 fn busy_window() -> u64 {
