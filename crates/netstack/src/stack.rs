@@ -418,7 +418,6 @@ impl Core {
     }
 
     /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
-    /// A counted frame (or a waiting SYN let through): admission, then smoltcp.
     fn deliver<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
         let mut receiver = None;
         let mut segment = None;
@@ -457,14 +456,7 @@ impl Core {
             },
             Err(reason) => return self.discard(reason),
         }
-        let mut phy = Phy {
-            rx: Some(frame),
-            tx,
-            side: &mut self.side,
-            mtu: self.host.mtu,
-        };
-        self.iface
-            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+        self.smoltcp_ingress(now, frame, tx);
         if let Some((ip, mac)) = refreshes {
             self.sockets.neighbors.refresh(ip, mac, millis(now));
         }
@@ -475,6 +467,18 @@ impl Core {
             self.sockets
                 .after_segment(a.handle, a.before, &a.seg, a.fields, a.queued);
         }
+    }
+
+    /// Hands smoltcp one frame, admitted or made up in its place.
+    fn smoltcp_ingress<T: TxRing>(&mut self, now: Instant, frame: &[u8], tx: &mut T) {
+        let mut phy = Phy {
+            rx: Some(frame),
+            tx,
+            side: &mut self.side,
+            mtu: self.host.mtu,
+        };
+        self.iface
+            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
     }
 
     fn discard(&mut self, reason: DropReason) {

@@ -21,7 +21,6 @@ use crate::blind::{CHALLENGE_LEN, Check, SeqFields, Seqs, bare_ack_frame, challe
 use crate::classify::{Host, Segment, Verdict, classify};
 use crate::counters::DropReason;
 use crate::device::TxRing;
-use crate::phy::Phy;
 
 /// Neighbours heard from: the last few senders of ARP requests or replies to
 /// us, with when. A SYN from one of them is from a live host, so a flood of
@@ -204,14 +203,7 @@ impl Core {
         let Some(len) = challenge_frame(frame, seg, seqs, &mut buf) else {
             return;
         };
-        let mut phy = Phy {
-            rx: Some(&buf[..len]),
-            tx,
-            side: &mut self.side,
-            mtu: self.host.mtu,
-        };
-        self.iface
-            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+        self.smoltcp_ingress(now, &buf[..len], tx);
     }
 
     /// Hands smoltcp `bare`, a bare ACK at RCV.NXT with the new acknowledgement
@@ -232,14 +224,7 @@ impl Core {
             return;
         };
         let queued = self.sockets.tcp_recv_queue(handle);
-        let mut phy = Phy {
-            rx: Some(&buf[..len]),
-            tx,
-            side: &mut self.side,
-            mtu: self.host.mtu,
-        };
-        self.iface
-            .poll_ingress_single(now, &mut phy, self.sockets.set_mut());
+        self.smoltcp_ingress(now, &buf[..len], tx);
         self.sockets
             .after_segment(handle, before, seg, Some(bare), queued);
     }
