@@ -3,7 +3,8 @@
 //!
 //! One boot with DHCP (the default, named with `net.dhcp=1`) runs, in order: the lease (10.0.2.15), `socktest bad` (bad
 //! socket-layer input), `ping` and `nslookup` (10.0.2.2 and the harness's DNS responder only),
-//! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd),
+//! 4 MiB over TCP each way with checksums (guest connects out; host connects in through hostfwd,
+//! and the card loses no frame of it),
 //! `wget` from a host HTTP thread, a refused and a reset connection, `echod` and `daytimed` from
 //! the host, bursts of UDP datagrams through `mudpecho` (recvmmsg/sendmmsg) from the host, 32
 //! concurrent keep-alive HTTP clients against `httpd`, new connections to `httpd` served while
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use harness::dns::DnsResponder;
+use harness::ifconfig::{Counters, Reason};
 use harness::qemu::Nic;
 use harness::socktest::{Fnv, fnv, pattern_bytes};
 use harness::{Session, free_port};
@@ -446,7 +448,9 @@ fn steps(q: &mut Session, dns: &DnsResponder, fwd: &Forwards) -> Result<()> {
         "host received {n} bytes, sum {sum:08x}"
     );
 
-    // Host -> guest, 4 MiB, the host connecting in.
+    // Host -> guest, 4 MiB, the host connecting in. QEMU sends a whole TCP window back to
+    // back: the card (the lab's 16-descriptor ring on the E1000) must not lose any of it.
+    let before = Counters::parse(&q.run("ifconfig", CMD_TIMEOUT)?)?;
     q.send_line("socktest sink 5001")?;
     q.expect("listening on 5001", CMD_TIMEOUT)?;
     let data = pattern_bytes(BULK);
@@ -462,6 +466,10 @@ fn steps(q: &mut Session, dns: &DnsResponder, fwd: &Forwards) -> Result<()> {
         "the guest answered {reply:?}, want {want:?}"
     );
     q.expect("$ ", CMD_TIMEOUT)?;
+    let lost = Counters::parse(&q.run("ifconfig", CMD_TIMEOUT)?)?
+        .delta(&before)
+        .drop(Reason::RxRingFull);
+    ensure!(lost == 0, "the card lost {lost} frames of the download");
 
     // wget from a host HTTP server.
     let stop = Arc::new(AtomicBool::new(false));

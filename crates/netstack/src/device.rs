@@ -51,6 +51,14 @@ pub trait NetDevice {
     /// MPC register; 0 where the hardware cannot tell).
     fn rx_missed(&self) -> u64;
 
+    /// How many received frames the NIC holds for the stack at most, when they come
+    /// faster than the stack takes them, before it loses the next; `None` when it
+    /// holds the sender back instead (virtio-net in QEMU). QEMU's E1000 holds what its
+    /// free RX descriptors take: the frames it queued beyond them are lost when the
+    /// driver returns descriptors. TCP fits its receive window to this (see
+    /// [`SocketLimits::fitted_to`](crate::SocketLimits::fitted_to)).
+    fn rx_burst_limit(&self) -> Option<usize>;
+
     /// Borrows the two rings at once; see the module comment for why.
     fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx);
 }

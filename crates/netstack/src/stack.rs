@@ -161,6 +161,7 @@ impl<D: NetDevice> NetStack<D> {
         let mtu = dev.mtu();
         assert!(mtu >= 576, "an IPv4 link carries at least 576 bytes");
         let mac = EthernetAddress(dev.mac());
+        let limits = config.limits.fitted_to(dev.rx_burst_limit(), mtu);
         let mut side = TxSide {
             counters: Counters::default(),
             tracer: None,
@@ -179,7 +180,7 @@ impl<D: NetDevice> NetStack<D> {
         let iface = Interface::new(iface_config, &mut phy, Instant::ZERO);
         let mut core = Core {
             iface,
-            sockets: Sockets::new(mtu, config.limits, config.random_seed),
+            sockets: Sockets::new(mtu, limits, config.random_seed),
             host: Host {
                 mac,
                 ip: None,
@@ -548,6 +549,10 @@ mod tests {
 
         fn rx_missed(&self) -> u64 {
             7
+        }
+
+        fn rx_burst_limit(&self) -> Option<usize> {
+            None
         }
 
         fn split(&mut self) -> (&mut Quiet, &mut Quiet) {

@@ -61,6 +61,32 @@ impl Default for SocketLimits {
     }
 }
 
+/// IPv4 and TCP headers without options: a full segment carries the MTU less these.
+const TCP_IP_HEADERS: usize = 40;
+
+impl SocketLimits {
+    /// The limits for a NIC that loses received frames beyond `burst` waiting ones
+    /// ([`NetDevice::rx_burst_limit`](crate::NetDevice::rx_burst_limit)) on a link of
+    /// `mtu` bytes: each TCP receive window holds at most `burst` full segments.
+    ///
+    /// A peer may send a whole window back to back, faster than any poll takes the
+    /// frames (QEMU's user network does, from one read of the host's socket); a window
+    /// of more segments than the NIC can hold loses the excess at the card, and a
+    /// sender without selective acknowledgements recovers several losses in one window
+    /// only by its retransmission timeout. Smaller windows cost nothing on a link
+    /// whose round trip is a fraction of a millisecond.
+    pub fn fitted_to(self, burst: Option<usize>, mtu: usize) -> SocketLimits {
+        let Some(frames) = burst else {
+            return self;
+        };
+        let mss = mtu.saturating_sub(TCP_IP_HEADERS).max(1);
+        SocketLimits {
+            tcp_rx_buffer: self.tcp_rx_buffer.min(frames.max(1) * mss),
+            ..self
+        }
+    }
+}
+
 /// After aborting an orphan, how long its RST may wait for a TX slot.
 const ABORT_GRACE_MS: u64 = 1_000;
 
@@ -256,5 +282,21 @@ impl TcpPool {
                 i += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_fits_the_frames_the_card_holds() {
+        let limits = SocketLimits::default();
+        assert_eq!(limits.fitted_to(None, 1500), limits);
+        let fitted = limits.fitted_to(Some(15), 1500);
+        assert_eq!(fitted.tcp_rx_buffer, 15 * 1460);
+        assert_eq!(fitted.tcp_tx_buffer, limits.tcp_tx_buffer);
+        assert_eq!(limits.fitted_to(Some(255), 1500), limits, "never larger");
+        assert_eq!(limits.fitted_to(Some(0), 576).tcp_rx_buffer, 536);
     }
 }

@@ -330,6 +330,15 @@ impl E1000Rx {
     pub fn doorbells(&self) -> u64 {
         self.doorbells
     }
+
+    /// The most frames the card holds for us when they come faster than we take them:
+    /// every descriptor but the one the driver keeps. QEMU's e1000 queues what finds no
+    /// free descriptor, and when an RDT write returns some it stores as many queued
+    /// frames as fit and loses the rest (counted in MPC); a real 82540EM would add its
+    /// on-chip packet buffer.
+    pub fn burst_limit(&self) -> usize {
+        self.dma.size - 1
+    }
 }
 
 impl RxRing for E1000Rx {

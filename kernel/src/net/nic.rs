@@ -93,6 +93,15 @@ impl NetDevice for Nic {
         }
     }
 
+    fn rx_burst_limit(&self) -> Option<usize> {
+        match cost::inner(&self.rx) {
+            NicRx::E1000(r) => Some(r.burst_limit()),
+            // QEMU's virtio-net keeps what finds no free buffer queued until the
+            // driver adds buffers: it holds the sender back, it loses nothing.
+            NicRx::Virtio(_) => None,
+        }
+    }
+
     fn split(&mut self) -> (&mut Self::Rx, &mut Self::Tx) {
         (&mut self.rx, &mut self.tx)
     }

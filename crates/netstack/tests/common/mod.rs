@@ -13,6 +13,9 @@
 //! flushes its RX ring. A poll that forgot either would strand frames (the
 //! tests would see nothing on the wire) or run the port out of slots (`inject`
 //! would panic).
+//!
+//! A [`Port::lossy`] port is a card that loses what finds no free slot instead
+//! of holding the sender back, as QEMU's E1000 does.
 #![allow(dead_code)] // each test file uses a different part
 
 use std::cell::RefCell;
@@ -47,6 +50,19 @@ pub struct Queue {
     doorbells: u64,
     /// Buffers of frames the receiving stack took, until its RX flush frees them.
     taken: Vec<Vec<u8>>,
+    /// All the slots: `spare`, `frames` and `taken` together.
+    slots: usize,
+    /// A lossy port: what a full port loses instead of refusing.
+    lossy: Option<Lossy>,
+}
+
+/// How a lossy port behaves beyond its slots.
+struct Lossy {
+    /// Whether its card tells the stack how many frames it holds
+    /// (`NetDevice::rx_burst_limit`).
+    reported: bool,
+    /// Frames lost for want of a free slot.
+    lost: u64,
 }
 
 /// One direction of the link, shared by its sender and its receiver.
@@ -61,7 +77,28 @@ impl Port {
             flushed: 0,
             doorbells: 0,
             taken: Vec::with_capacity(slots),
+            slots,
+            lossy: None,
         })))
+    }
+
+    /// A port whose card loses a frame that finds every slot taken, and says so
+    /// through `rx_burst_limit` when `reported`.
+    pub fn lossy(slots: usize, reported: bool) -> Port {
+        let port = Port::new(slots);
+        port.0.borrow_mut().lossy = Some(Lossy { reported, lost: 0 });
+        port
+    }
+
+    /// Frames a lossy port lost.
+    pub fn lost(&self) -> u64 {
+        self.0.borrow().lossy.as_ref().map_or(0, |l| l.lost)
+    }
+
+    /// What the receiving card reports as `NetDevice::rx_burst_limit`.
+    fn burst_limit(&self) -> Option<usize> {
+        let q = self.0.borrow();
+        q.lossy.as_ref().filter(|l| l.reported).map(|_| q.slots)
     }
 
     /// Puts a frame on the wire, as if another host sent it.
@@ -94,6 +131,11 @@ impl Port {
     fn push<R, F: FnOnce(&mut [u8]) -> R>(&self, len: usize, f: F) -> Result<R, F> {
         let mut q = self.0.borrow_mut();
         let Some(mut buf) = q.spare.pop() else {
+            if let Some(lossy) = &mut q.lossy {
+                // On the wire, and lost at the card.
+                lossy.lost += 1;
+                return Ok(f(&mut vec![0; len]));
+            }
             return Err(f);
         };
         buf.clear();
@@ -147,8 +189,10 @@ impl Port {
         self.0.borrow().flushed == 0
     }
 
+    /// Whether a sender must wait: every slot is taken and the port is not lossy.
     pub fn is_full(&self) -> bool {
-        self.0.borrow().spare.is_empty()
+        let q = self.0.borrow();
+        q.spare.is_empty() && q.lossy.is_none()
     }
 }
 
@@ -208,7 +252,11 @@ impl NetDevice for LinkDevice {
     }
 
     fn rx_missed(&self) -> u64 {
-        0
+        self.rx.0.lost()
+    }
+
+    fn rx_burst_limit(&self) -> Option<usize> {
+        self.rx.0.burst_limit()
     }
 
     fn split(&mut self) -> (&mut LinkRx, &mut LinkTx) {
@@ -264,6 +312,24 @@ impl Net {
 
     pub fn with(guest: Config, host: Config) -> Net {
         let (guest, host, to_host, to_guest) = pair_with(guest, host);
+        Net::joined(guest, host, to_host, to_guest)
+    }
+
+    /// Two stacks whose link into the guest is `to_guest` (e.g. a lossy port).
+    pub fn into_guest_through(to_guest: Port) -> Net {
+        let to_host = Port::new(32);
+        let guest = NetStack::new(
+            LinkDevice::new(GUEST_MAC, to_guest.clone(), to_host.clone()),
+            guest_config(),
+        );
+        let host = NetStack::new(
+            LinkDevice::new(GW_MAC, to_host.clone(), to_guest.clone()),
+            gateway_config(),
+        );
+        Net::joined(guest, host, to_host, to_guest)
+    }
+
+    fn joined(guest: Stack, host: Stack, to_host: Port, to_guest: Port) -> Net {
         Net {
             guest,
             host,

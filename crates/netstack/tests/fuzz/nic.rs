@@ -137,6 +137,10 @@ impl NetDevice for FuzzNic {
         0
     }
 
+    fn rx_burst_limit(&self) -> Option<usize> {
+        None
+    }
+
     fn split(&mut self) -> (&mut FuzzRx, &mut FuzzTx) {
         (&mut self.rx, &mut self.tx)
     }
