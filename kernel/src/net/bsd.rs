@@ -77,7 +77,7 @@ impl BsdSock {
             },
             nonblocking: dontwait || self.nonblock.load(Ordering::Relaxed),
             again,
-            poll: PollAfter::Always,
+            poll: PollAfter::Success,
         };
         wait(w, op)
     }

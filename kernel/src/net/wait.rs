@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Sleeping with NET held until `sleep` releases it means no wakeup is missed: wakeups
-//! come from `poll_and_wake`, which runs under NET. But they go only to rising edges, so
-//! a call whose own poll made its socket ready must look again before sleeping, since
-//! that poll's wakeup found nobody asleep.
+//! come from `poll_and_wake`, which runs under NET. A call polls the stack only after a
+//! try that changed something (a datagram or bytes queued, bytes taken, a connection
+//! accepted), and then returns: a try that found nothing to do changed nothing to send.
 
 use super::poll::{POLLERS, poll_chan};
 use super::{Net, NetGuard, chan, cost, lock, now_ms};
@@ -37,10 +37,9 @@ pub enum Chan {
 pub enum PollAfter {
     /// Never (a receive that frees a queue slot has nothing to send).
     Never,
-    /// After a try that succeeded (a datagram was queued).
+    /// After a try that succeeded: a datagram queued; TCP data queued, or bytes taken
+    /// (a window update), or a connection accepted (its listener re-armed).
     Success,
-    /// After every try (TCP: data, ACKs and window updates leave at once).
-    Always,
 }
 
 /// How a call waits.
@@ -76,22 +75,12 @@ pub fn wait<T>(w: Wait, mut op: impl FnMut(&mut Net) -> Result<T, Errno>) -> Res
     let mut net = lock()?;
     loop {
         let r = cost::in_stack(|| op(&mut net));
-        if w.poll == PollAfter::Always || (w.poll == PollAfter::Success && r.is_ok()) {
+        if w.poll == PollAfter::Success && r.is_ok() {
             net.poll_and_wake();
         }
         match r {
             Err(e) if e == w.again && !w.nonblocking => {}
             r => return r,
-        }
-        if w.poll == PollAfter::Always {
-            // Our own poll may have made the socket ready (see the module doc).
-            match cost::in_stack(|| op(&mut net)) {
-                Err(e) if e == w.again => {}
-                r => {
-                    net.poll_and_wake();
-                    return r;
-                }
-            }
         }
         if killed(myproc()) {
             return Err(EINTR);
