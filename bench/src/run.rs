@@ -29,11 +29,12 @@ impl Forwards {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
+        let [source, sink, http] = harness::free_ports()?;
         Ok(Forwards {
             udp,
-            source: harness::free_port()?,
-            sink: harness::free_port()?,
-            http: harness::free_port()?,
+            source,
+            sink,
+            http,
         })
     }
 

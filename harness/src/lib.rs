@@ -35,9 +35,21 @@ use std::net::{Ipv4Addr, TcpListener};
 /// The OS picks it (bind to port 0), so parallel tests do not collide; the port is released on
 /// return, so another process could take it before the caller binds it: callers bind right away.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1, for one machine's forwards: each is held until
+/// all are picked, so the OS cannot hand out the same one twice (as separate `free_port` calls
+/// can, which made QEMU refuse a command line with two forwards on one port).
+pub fn free_ports<const N: usize>() -> std::io::Result<[u16; N]> {
+    let held = (0..N)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, l) in ports.iter_mut().zip(&held) {
+        *port = l.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// Shows a command the way a person would type it, for logs and error messages.
@@ -76,5 +88,15 @@ mod tests {
         let port = free_port().unwrap();
         assert_ne!(port, 0);
         std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        for _ in 0..50 {
+            let ports = free_ports::<4>().unwrap();
+            let set: std::collections::BTreeSet<_> = ports.iter().collect();
+            assert_eq!(set.len(), 4, "{ports:?}");
+            assert!(!ports.contains(&0));
+        }
     }
 }

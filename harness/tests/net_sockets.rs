@@ -28,7 +28,7 @@ use harness::dns::DnsResponder;
 use harness::ifconfig::{Counters, Reason};
 use harness::qemu::Nic;
 use harness::socktest::{Fnv, fnv, pattern_bytes};
-use harness::{Session, free_port};
+use harness::{Session, free_port, free_ports};
 
 /// One guest command: TCG on two busy cores is slow.
 const CMD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -356,8 +356,10 @@ fn run_want(q: &mut Session, line: &str, want: &str) -> Result<String> {
 }
 
 fn sockets(nic: Nic) -> Result<()> {
-    let (fwd_http, fwd_sink, fwd_echo, fwd_day) =
-        (free_port()?, free_port()?, free_port()?, free_port()?);
+    let (fwd_http, fwd_sink, fwd_echo, fwd_day) = {
+        let [a, b, c, d] = free_ports()?;
+        (a, b, c, d)
+    };
     let fwd_udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port();
