@@ -87,16 +87,35 @@ pub fn sfence_vma() {
     unsafe { asm!("sfence.vma zero, zero") };
 }
 
+// The interrupt switches below are one CSR instruction each (set or clear SIE in place),
+// not a read followed by a write: under QEMU's emulation every CSR access ends the block of
+// translated code and returns to the emulator's main loop, and spinlocks switch interrupts
+// off and on around every critical section.
+const _: () = assert!(SSTATUS_SIE == 1 << 1); // the immediate in the instructions below
+
 /// Enables device interrupts on this hart.
 #[inline(always)]
 pub fn intr_on() {
-    w_sstatus(r_sstatus() | SSTATUS_SIE);
+    // SAFETY: changes SIE only. Without `nomem` the asm is a compiler barrier, so no memory
+    // access of a critical section moves past it.
+    unsafe { asm!("csrsi sstatus, 2") };
 }
 
 /// Disables device interrupts on this hart.
 #[inline(always)]
 pub fn intr_off() {
-    w_sstatus(r_sstatus() & !SSTATUS_SIE);
+    // SAFETY: as intr_on's.
+    unsafe { asm!("csrci sstatus, 2") };
+}
+
+/// Disables device interrupts on this hart and says whether they were enabled, in one
+/// instruction (what `push_off` needs).
+#[inline(always)]
+pub fn intr_take() -> bool {
+    let old: usize;
+    // SAFETY: as intr_on's.
+    unsafe { asm!("csrrci {}, sstatus, 2", out(reg) old) };
+    old & SSTATUS_SIE != 0
 }
 
 /// Are device interrupts enabled?
