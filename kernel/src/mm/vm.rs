@@ -23,6 +23,7 @@ use crate::arch::riscv::*;
 use crate::arch::usercopy;
 use crate::dtb::platform;
 use crate::mm::kalloc::{kalloc, kfree, kzalloc};
+use abi::param::NPROC;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// A page table: the physical address of its root page.
@@ -38,6 +39,20 @@ const KSTACKS_TOP: usize = 0usize.wrapping_sub(PGSIZE);
 /// Virtual address of process slot `p`'s kernel stack (its lowest byte).
 pub const fn kstack(p: usize) -> usize {
     KSTACKS_TOP - (p + 1) * (KSTACK_PAGES + 1) * PGSIZE
+}
+
+/// The process slot whose kernel stack `sp` (a stack pointer: the byte below it is the last
+/// one pushed) lies in; None outside every kernel stack, as on a hart's boot stack.
+pub fn kstack_slot(sp: usize) -> Option<usize> {
+    // Slot p's stack and the guard page above it take the p-th stride below KSTACKS_TOP.
+    let p = KSTACKS_TOP.checked_sub(sp)? / ((KSTACK_PAGES + 1) * PGSIZE);
+    if p >= NPROC {
+        return None;
+    }
+    let pushed = sp.wrapping_sub(1);
+    (kstack(p)..kstack(p) + KSTACK_PAGES * PGSIZE)
+        .contains(&pushed)
+        .then_some(p)
 }
 
 /// Where device registers are mapped: physical address `pa` at `DEVICE_BASE + pa`, the start

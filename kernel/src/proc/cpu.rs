@@ -1,15 +1,13 @@
-//! Per-hart state: which process runs here, the scheduler's saved context, and the
-//! interrupt-nesting count that push_off/pop_off keep.
+//! Per-hart state: the scheduler's saved context, and the interrupt-nesting count that
+//! push_off/pop_off keep. (xv6's `c->proc`, the process running on the hart, is not here:
+//! `myproc` reads it off the kernel stack in use.)
 
-use super::proc::Proc;
 use crate::arch::riscv::r_tp;
 use crate::arch::swtch::Context;
 use abi::param::NCPU;
 use core::cell::UnsafeCell;
 
 pub struct Cpu {
-    /// The process running on this hart, or null.
-    pub proc: *const Proc,
     /// swtch() here to enter scheduler().
     pub context: Context,
     /// Depth of push_off() nesting.
@@ -26,7 +24,6 @@ unsafe impl Sync for Cpus {}
 static CPUS: Cpus = Cpus(
     [const {
         UnsafeCell::new(Cpu {
-            proc: core::ptr::null(),
             context: Context {
                 ra: 0,
                 sp: 0,

@@ -267,13 +267,17 @@ pub fn procinit() {
 }
 
 /// The process running on this hart, if any.
+///
+/// xv6 keeps it in the hart's `struct cpu` and reads it with interrupts off, so that the
+/// process cannot move to another hart between finding its hart and reading the entry.
+/// Here the stack pointer says it: a process runs its kernel code (system calls, its
+/// traps, and interrupts taken meanwhile) on its own kernel stack, at a fixed address per
+/// slot (`vm::kstack`), which goes with it from hart to hart. So the answer needs neither
+/// interrupts off nor a CSR access (each ends a block of QEMU's translated code, and this
+/// is asked several times per system call). The scheduler runs on its hart's boot stack,
+/// outside every kernel stack: no process, as xv6's `c->proc == 0` there.
 pub fn myproc_opt() -> Option<&'static Proc> {
-    crate::sync::spinlock::push_off();
-    // SAFETY: interrupts are off between push_off and pop_off; one reference.
-    let p = unsafe { mycpu() }.proc;
-    crate::sync::spinlock::pop_off();
-    // SAFETY: Cpu::proc is null or points into the static process table.
-    unsafe { p.as_ref() }
+    vm::kstack_slot(crate::arch::riscv::r_sp()).map(|slot| &PROCS[slot])
 }
 
 /// The process running on this hart; panics in the scheduler.
@@ -514,10 +518,6 @@ pub fn wait(addr: usize) -> Option<i32> {
 /// Each hart runs this loop after boot: pick a runnable process, swtch to it, and come
 /// back here when it gives up the hart.
 pub fn scheduler() -> ! {
-    crate::sync::spinlock::push_off();
-    // SAFETY: interrupts are off between push_off and pop_off; one reference.
-    unsafe { mycpu() }.proc = core::ptr::null();
-    crate::sync::spinlock::pop_off();
     loop {
         // The most recent process may have had interrupts off; let devices interrupt so a
         // sleeping process can be woken.
@@ -535,9 +535,7 @@ pub fn scheduler() -> ! {
                 p.maybe_runnable.store(false, Ordering::Relaxed);
                 // SAFETY: p->lock is held, so interrupts are off; the reference is gone
                 // before swtch, and the process takes its own.
-                let c = unsafe { mycpu() };
-                c.proc = p;
-                let cpu_context = &raw mut c.context;
+                let cpu_context = &raw mut unsafe { mycpu() }.context;
                 // The process runs on its own page table, kernel included (vm.rs).
                 // SAFETY: p->lock is held and the process was Runnable, not running
                 // anywhere: nothing changes its page table meanwhile.
@@ -548,8 +546,6 @@ pub fn scheduler() -> ! {
                 // Back on the kernel page table before p->lock is released: once it is, a
                 // parent's wait() may free an exited process's page table.
                 vm::switch_to(vm::kernel_pagetable());
-                // SAFETY: p->lock is held again (sched returned it), interrupts are off.
-                unsafe { mycpu() }.proc = core::ptr::null();
                 found = true;
             }
             drop(inner);
