@@ -12,7 +12,8 @@
 //! ([`bench::targets`]) that `summary.md` opens with.
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
-//! `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
+//! `--guest-time` builds the kernel with its `cost` feature, whose counters give the guest's
+//! time per frame (and slow the packet path they time). `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
 //! reason, and does not fail the benchmark. The hidden `--only usertests` runs that phase alone.
 
 use std::process::ExitCode;
@@ -135,8 +136,10 @@ fn usertests_progress(r: &UsertestsRun) -> String {
 
 pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
     crate::qemu::ensure_qemu()?;
-    // The kernel's `cost` feature measures the time per layer that the report shows.
-    let paths = crate::build::build_with(&BuildOpts::default(), &["cost"])?;
+    // The kernel's `cost` feature measures the time per layer that the report shows, and
+    // slows what it measures (each timer reads a CSR): only on demand.
+    let features: &[&str] = if opts.guest_time { &["cost"] } else { &[] };
+    let paths = crate::build::build_with(&BuildOpts::default(), features)?;
     let runs = opts.runs.unwrap_or(if opts.quick { 1 } else { 3 });
     let phases = if opts.quick {
         Phases::quick()
@@ -144,7 +147,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
         Phases::full()
     };
     let options = format!(
-        "{} runs={runs} nic={} ring={} smp={} mem={} usertests={}",
+        "{} runs={runs} nic={} ring={} smp={} mem={} usertests={} guest-time={}",
         if opts.quick { "--quick" } else { "full" },
         opts.nic.map_or("all", |n| n.harness().name()),
         opts.ring.map_or("default".into(), |r| r.to_string()),
@@ -155,6 +158,7 @@ pub fn run(opts: &BenchOpts) -> Result<ExitCode> {
             (None, true) => "yes",
             (None, false) => "no",
         },
+        if opts.guest_time { "yes" } else { "no" },
     );
     let mut machine = report::Machine::probe(&options);
     if !with_usertests(opts) {
@@ -237,6 +241,7 @@ mod tests {
             ring,
             runs: None,
             no_usertests: false,
+            guest_time: false,
             only: None,
         }
     }

@@ -90,6 +90,12 @@ struct BenchOpts {
     /// Skip the `usertests` phase (xv6's full usertests, timed once per run).
     #[arg(long)]
     no_usertests: bool,
+    /// Build the kernel with its `cost` feature, for the guest's time per frame in the driver,
+    /// the stack and the copies. Its timers read the `time` CSR around every ring operation,
+    /// which slows the packet path under QEMU: the rates of such a run are not the plain
+    /// kernel's.
+    #[arg(long)]
+    guest_time: bool,
     /// Only this phase, once per run (to check a phase end to end).
     #[arg(long, value_enum, hide = true, conflicts_with_all = ["no_usertests", "nic", "ring"])]
     only: Option<BenchOnly>,
@@ -234,6 +240,7 @@ mod tests {
             ring: None,
             runs: None,
             no_usertests: false,
+            guest_time: false,
             only: None,
         };
         assert_eq!(opts, none);
@@ -251,6 +258,7 @@ mod tests {
                 ring: Some(64),
                 runs: Some(5),
                 no_usertests: false,
+                guest_time: false,
                 only: None,
             }
         );
@@ -259,7 +267,11 @@ mod tests {
         let Command::Bench(opts) = parse(&["bench", "--quick", "--no-usertests"]).unwrap() else {
             panic!("not bench")
         };
-        assert!(opts.no_usertests && opts.only.is_none());
+        assert!(opts.no_usertests && opts.only.is_none() && !opts.guest_time);
+        let Command::Bench(opts) = parse(&["bench", "--guest-time"]).unwrap() else {
+            panic!("not bench")
+        };
+        assert!(opts.guest_time);
         let Command::Bench(opts) = parse(&["bench", "--only", "usertests"]).unwrap() else {
             panic!("not bench")
         };
