@@ -13,8 +13,9 @@
 //! `--nic` and `--ring` narrow the list; `--runs` overrides the number of runs. A configuration
 //! the kernel does not support (no device echo mode) is skipped with a note, not a failure.
 //! `--guest-time` builds the kernel with its `cost` feature, whose counters give the guest's
-//! time per frame (and slow the packet path they time). `--no-usertests` skips the `usertests` phase; a failed `usertests` run is recorded, with its
-//! reason, and does not fail the benchmark. The hidden `--only usertests` runs that phase alone.
+//! time per frame (and slow the packet path they time). `--no-usertests` skips the
+//! `usertests` phase; a failed `usertests` run is recorded, with its reason, and does not fail
+//! the benchmark. The hidden `--only usertests` runs that phase alone.
 
 use std::process::ExitCode;
 

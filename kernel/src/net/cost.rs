@@ -2,9 +2,9 @@
 //! driver, in the protocol stack and in user copies, read by `netstat` (ifconfig's `time:`
 //! line) and turned into ns per packet by the benchmark.
 //!
-//! Compiled in only with the kernel's `cost` feature (`cargo xtask bench` turns it on):
-//! without it every function here is an empty inline wrapper and `Timed<R>` is just `R`,
-//! so the packet path carries no instrumentation. With it:
+//! Compiled in only with the kernel's `cost` feature (`cargo xtask bench --guest-time` turns
+//! it on): without it every function here is an empty inline wrapper and `Timed<R>` is just
+//! `R`, so the packet path carries no instrumentation. With it:
 //! - `Timed` wraps each NIC ring as middleware (as smoltcp's `phy::Tracer` wraps a device):
 //!   the ring's time counts as driver time, less the stack's own work inside the
 //!   closure (building or parsing the frame), which counts as stack time; a ring's

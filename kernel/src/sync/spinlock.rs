@@ -158,8 +158,8 @@ pub fn pop_off() {
     // xv6 checks this in every build; here only debug builds do, because reading sstatus
     // costs as much as the rest of a lock and unlock under emulation (arch::riscv).
     debug_assert!(!intr_get(), "pop_off: interruptible");
-    // SAFETY: interrupts are off (checked above), and this is the only reference taken
-    // here.
+    // SAFETY: interrupts are off (the matching push_off turned them off; debug builds
+    // check it above), and this is the only reference taken here.
     let c = unsafe { mycpu() };
     if c.noff < 1 {
         panic!("pop_off: not pushed");
